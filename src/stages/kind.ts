@@ -1,0 +1,81 @@
+/**
+ * The contract between the engine and a built-in stage kind.
+ *
+ * A kind is light metadata (name, version, params schema, outputs) plus `run`, which should
+ * import its heavy code (TensorFlow.js, sharp) lazily, so that validating or planning a pipeline
+ * never loads an ML backend. `run` executes inside the stage's child process, never in the
+ * coordinator.
+ */
+import type { Rng } from '../util/rng.js';
+
+/** A JSON Schema object (draft 2020-12 / ajv) describing the kind's `with:` params. */
+export type JsonSchema = Readonly<Record<string, unknown>>;
+
+export interface StageKind<P = Record<string, unknown>> {
+  /** Dotted family name, e.g. `data.vtab1k`, `train.vit`, `analysis.fid`. */
+  readonly name: string;
+  /** Bump when the kind's behaviour changes: it invalidates every cached result of the kind. */
+  readonly version: number;
+  readonly description: string;
+  readonly paramsSchema: JsonSchema;
+  /**
+   * Output names the kind promises for these params. Each name becomes a path the engine assigns
+   * (a file or a folder, as the kind chooses); the kind writes to `ctx.outputs[name]`.
+   */
+  outputs(params: P): readonly string[];
+  /** Resource defaults the YAML may override. */
+  readonly resources?: { readonly cpu?: number; readonly gpu?: number; readonly memoryMiB?: number };
+  run(ctx: StageContext<P>): Promise<StageRunResult>;
+}
+
+export interface StageContext<P = Record<string, unknown>> {
+  readonly stageId: string;
+  readonly params: P;
+  /** Absolute workspace root; resolve workspace-relative input paths with `ctx.resolve`. */
+  readonly workspace: string;
+  resolve(workspaceRelative: string): string;
+  /** Absolute staging paths, one per promised output; moved into place only if `run` succeeds. */
+  readonly outputs: Readonly<Record<string, string>>;
+  /** Survives a crash and a rerun with the same fingerprint: resume from here. */
+  readonly checkpointDir: string;
+  /** `with.seed` when given, else 0. */
+  readonly seed: number;
+  readonly rng: Rng;
+  /** A line for the stage's log. */
+  log(line: string): void;
+  /** Shown by the executor's progress UI (throttled there, so call as often as is natural). */
+  progress(update: ProgressUpdate): void;
+  /** Aborted on timeout or Ctrl-C: stop soon, the process is killed shortly after. */
+  readonly signal: AbortSignal;
+  /** The compute backend asked for by `--backend` / `VPT_BACKEND`, if any. */
+  readonly backend: string | undefined;
+}
+
+export interface ProgressUpdate {
+  /** e.g. `epoch`, `decode`, `grid`. */
+  readonly phase?: string;
+  readonly current: number;
+  readonly total?: number;
+  /** What `current` counts, e.g. `epoch`, `img`. */
+  readonly unit?: string;
+  /** Throughput, e.g. 412 with `rateUnit: 'img/s'`. */
+  readonly rate?: number;
+  readonly rateUnit?: string;
+  readonly etaSeconds?: number;
+  /** Free text, e.g. `loss 0.412`. */
+  readonly message?: string;
+}
+
+export interface StageRunResult {
+  /** Headline numbers recorded in the run record and `pipeline.lock` (e.g. `test_top1`). */
+  readonly metrics?: Readonly<Record<string, number>>;
+  /** Facts about how the result was made (backend, flags, hardware). */
+  readonly environment?: Readonly<Record<string, string | number | boolean>>;
+  /** Anything a reader should know (e.g. a skipped data-size variant). */
+  readonly notes?: readonly string[];
+}
+
+/** Identity helper that keeps the params type of a kind definition. */
+export function defineKind<P>(kind: StageKind<P>): StageKind<P> {
+  return kind;
+}
