@@ -1,0 +1,229 @@
+/**
+ * `data.vtab1k`: the common on-disk VTAB-1k release (per task `images/...` plus list files
+ * train800.txt, val200.txt, train800val200.txt, test.txt of `relative/path label` lines) to task shards.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
+import type { PixelFormat } from '../../io/shards.js';
+import { err, ok, type Result } from '../../util/result.js';
+import type { DecodePool, ResizeKernel } from './decode.js';
+import { dataError, DataStageError, type DataError } from './errors.js';
+import { readListFile, type ListEntry } from './listfile.js';
+import { checkSizes, planVariants } from './splits.js';
+import { IMAGENET_NORMALIZATION, findVtabTask, VTAB_LIST_FILES, type VtabTask } from './tasks.js';
+import { sha256File, writeFileTask, type FileItem } from './write-task.js';
+import { pixelFormatSchema, resolvePath, sizesSchema } from './params.js';
+
+export interface Vtab1kParams {
+  /** Folder holding one folder per task (workspace-relative or absolute). */
+  readonly root: string;
+  /** Task names or aliases; default: every folder under `root` that names a VTAB task. */
+  readonly tasks?: readonly string[];
+  readonly imageSize?: number;
+  readonly pixels?: PixelFormat;
+  readonly sizes?: readonly number[];
+  readonly oneShot?: boolean;
+  readonly workers?: number;
+  readonly kernel?: ResizeKernel;
+  readonly seed?: number;
+}
+
+export interface VtabFolder {
+  readonly task: VtabTask;
+  readonly dir: string;
+}
+
+/** Maps the requested tasks (or all recognisable folders) to folders under root. */
+export async function findVtabFolders(root: string, requested?: readonly string[]): Promise<Result<{ folders: VtabFolder[]; notes: string[] }, DataError>> {
+  let entries;
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (e) {
+    return err(dataError('bad-layout', `cannot list the VTAB-1k root: ${(e as Error).message}`, root));
+  }
+  const notes: string[] = [];
+  const byTask = new Map<string, VtabFolder>();
+  for (const entry of entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
+    const task = findVtabTask(entry);
+    if (!task) continue;
+    const seen = byTask.get(task.name);
+    if (seen) { notes.push(`${task.name}: folders ${seen.dir} and ${entry} both name it; using the first`); continue; }
+    byTask.set(task.name, { task, dir: join(root, entry) });
+  }
+  if (!requested) {
+    if (byTask.size === 0) return err(dataError('bad-layout', 'no folder here names a VTAB-1k task (e.g. cifar100, dtd, svhn, clevr_count)', root));
+    return ok({ folders: [...byTask.values()], notes });
+  }
+  const folders: VtabFolder[] = [];
+  for (const name of requested) {
+    const task = findVtabTask(name);
+    if (!task) return err(dataError('unknown-task', `"${name}" is not one of the 19 VTAB-1k tasks or their aliases`, root));
+    const folder = byTask.get(task.name);
+    if (!folder) return err(dataError('bad-layout', `no folder for task ${task.name} (accepted names: ${[task.name, ...task.aliases].join(', ')})`, root));
+    folders.push(folder);
+  }
+  return ok({ folders, notes });
+}
+
+export interface VtabTaskInput {
+  readonly pool: FileItem[];
+  readonly splits: Map<string, number[]>;
+  readonly test: FileItem[];
+  readonly listDigests: Record<string, string>;
+}
+
+/** Checks a task folder's layout and reads its list files into a pool (train800val200 first) and a test list. */
+export async function readVtabTaskFolder(folder: VtabFolder): Promise<Result<VtabTaskInput, DataError>> {
+  const imagesDir = join(folder.dir, 'images');
+  const isDir = await stat(imagesDir).then((s) => s.isDirectory(), () => false);
+  if (!isDir) {
+    return err(dataError('bad-layout', `task folder must hold images/ and ${VTAB_LIST_FILES.map((n) => `${n}.txt`).join(', ')}; images/ is missing`, folder.dir));
+  }
+  const lists = new Map<string, ListEntry[]>();
+  const listDigests: Record<string, string> = {};
+  for (const name of VTAB_LIST_FILES) {
+    const file = join(folder.dir, `${name}.txt`);
+    const parsed = await readListFile(file, folder.task.numClasses);
+    if (!parsed.ok) return parsed;
+    lists.set(name, parsed.value);
+    listDigests[`${name}.txt`] = await sha256File(file);
+  }
+  const pool: FileItem[] = [];
+  const where = new Map<string, { index: number; file: string; line: number }>();
+  const indicesOf = (name: string): Result<number[], DataError> => {
+    const file = join(folder.dir, `${name}.txt`);
+    const out: number[] = [];
+    for (const e of lists.get(name) as ListEntry[]) {
+      const seen = where.get(e.path);
+      if (seen) {
+        if ((pool[seen.index] as FileItem).label !== e.label) {
+          return err(dataError('bad-list-line', `${e.path} has label ${e.label} here but ${(pool[seen.index] as FileItem).label} at ${seen.file}:${seen.line}`, file, e.line));
+        }
+        out.push(seen.index);
+        continue;
+      }
+      where.set(e.path, { index: pool.length, file, line: e.line });
+      out.push(pool.length);
+      pool.push({ file: join(folder.dir, e.path), label: e.label });
+    }
+    return ok(out);
+  };
+  const splits = new Map<string, number[]>();
+  // train800val200 first, so the pool (and data-size variants drawn from it) does not depend on the others.
+  for (const name of ['train800val200', 'train800', 'val200'] as const) {
+    const idx = indicesOf(name);
+    if (!idx.ok) return idx;
+    splits.set(name, idx.value);
+  }
+  const test = (lists.get('test') as ListEntry[]).map((e) => ({ file: join(folder.dir, e.path), label: e.label }));
+  return ok({ pool, splits: new Map([['train800', splits.get('train800') as number[]], ['val200', splits.get('val200') as number[]], ['train800val200', splits.get('train800val200') as number[]]]), test, listDigests });
+}
+
+/** Reads, decodes and writes one task; notes record skipped variants. */
+export async function buildVtabTask(
+  folder: VtabFolder,
+  outDir: string,
+  params: Vtab1kParams,
+  seed: number,
+  decoder: DecodePool,
+  hooks: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+): Promise<Result<{ notes: string[]; images: number }, DataError>> {
+  const input = await readVtabTaskFolder(folder);
+  if (!input.ok) return input;
+  const size = params.imageSize ?? 224;
+  const pixels = params.pixels ?? 'uint8';
+  const trainval = input.value.splits.get('train800val200') as number[];
+  const poolLabels = trainval.map((i) => (input.value.pool[i] as FileItem).label);
+  // Variants are drawn from train800val200 only (VTAB-1k has no other non-test images).
+  const plan = planVariants(poolLabels, folder.task.numClasses, { sizes: params.sizes ?? [], oneShot: params.oneShot ?? false, seed });
+  const splits = new Map(input.value.splits);
+  for (const [name, idx] of plan.splits) splits.set(name, idx.map((k) => trainval[k] as number));
+  const notes = plan.notes.map((n) => `${folder.task.name}: ${n}`);
+  const written = await writeFileTask({
+    taskDir: join(outDir, folder.task.name),
+    base: {
+      name: folder.task.name,
+      group: folder.task.group,
+      disparity: folder.task.group === 'structured' ? 'high' : 'low',
+      numClasses: folder.task.numClasses,
+      imageShape: [size, size, 3],
+      normalization: { mean: [...IMAGENET_NORMALIZATION.mean], std: [...IMAGENET_NORMALIZATION.std] },
+      source: {
+        format: 'vtab-1k',
+        folder: folder.dir,
+        listFiles: input.value.listDigests,
+        preprocessing: { decoder: 'sharp', resize: `${size}x${size} fill`, kernel: params.kernel ?? 'cubic', colour: 'srgb', scale: '1/255', normalization: 'imagenet', pixels },
+        seed,
+      },
+      ...(plan.notes.length > 0 ? { notes: plan.notes } : {}),
+      ...(Object.keys(plan.variants).length > 0 ? { variants: plan.variants } : {}),
+    },
+    pool: input.value.pool,
+    splits,
+    test: input.value.test,
+    image: { width: size, height: size, channels: 3 },
+    pixels,
+    ...(hooks.signal ? { signal: hooks.signal } : {}),
+    ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+  }, decoder);
+  if (!written.ok) return written;
+  return ok({ notes, images: Object.values(written.value.splits).reduce((a, b) => a + b, 0) });
+}
+
+export const vtab1kKind = defineKind<Vtab1kParams>({
+  name: 'data.vtab1k',
+  version: 1,
+  description: 'VTAB-1k release (images/ + train800/val200/train800val200/test list files) to task shards, decoded with sharp on 2 workers',
+  paramsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['root'],
+    properties: {
+      root: { type: 'string', minLength: 1 },
+      tasks: { type: 'array', items: { type: 'string' }, minItems: 1 },
+      imageSize: { type: 'integer', minimum: 8, maximum: 1024, default: 224 },
+      pixels: pixelFormatSchema,
+      sizes: sizesSchema,
+      oneShot: { type: 'boolean', default: false },
+      workers: { type: 'integer', minimum: 1, maximum: 16, default: 2 },
+      kernel: { enum: ['cubic', 'lanczos3', 'linear', 'nearest'], default: 'cubic' },
+      seed: { type: 'integer' },
+    },
+  },
+  outputs: () => ['tasks'],
+  resources: { cpu: 2, memoryMiB: 2048 },
+  async run(ctx: StageContext<Vtab1kParams>): Promise<StageRunResult> {
+    const fail = (e: DataError): never => { throw new DataStageError(e); };
+    const bad = checkSizes(ctx.params.sizes ?? []);
+    if (bad) fail(dataError('bad-params', bad));
+    const root = resolvePath(ctx, ctx.params.root);
+    const found = await findVtabFolders(root, ctx.params.tasks);
+    if (!found.ok) return fail(found.error);
+    const { createDecodePool } = await import('./decode.js');
+    const decoder = await createDecodePool(ctx.params.workers ?? 2, { kernel: ctx.params.kernel ?? 'cubic' });
+    const notes = [...found.value.notes];
+    let images = 0;
+    const started = Date.now();
+    try {
+      for (const [i, folder] of found.value.folders.entries()) {
+        ctx.log(`${folder.task.name}: reading ${folder.dir}`);
+        const built = await buildVtabTask(folder, ctx.outputs['tasks'] as string, ctx.params, ctx.seed, decoder, {
+          signal: ctx.signal,
+          onProgress: (done, total) => ctx.progress({ phase: `decode ${folder.task.name} (${i + 1}/${found.value.folders.length})`, current: done, total, unit: 'img', rate: (images + done) / Math.max(1e-3, (Date.now() - started) / 1000), rateUnit: 'img/s' }),
+        });
+        if (!built.ok) return fail(built.error);
+        images += built.value.images;
+        notes.push(...built.value.notes);
+      }
+    } finally {
+      await decoder.close();
+    }
+    const seconds = (Date.now() - started) / 1000;
+    return {
+      metrics: { tasks: found.value.folders.length, images, images_per_second: images / Math.max(seconds, 1e-3) },
+      environment: { decoder: 'sharp', workers: decoder.workers },
+      ...(notes.length > 0 ? { notes } : {}),
+    };
+  },
+});
