@@ -15,6 +15,8 @@ export interface Pipeline {
   readonly params: Readonly<Record<string, unknown>>;
   /** Stages in a stable order (declaration order, matrix cells in expansion order). */
   readonly stages: readonly Stage[];
+  /** Every file the pipeline was read from (main file, includes, params files), absolute. */
+  readonly files?: readonly string[];
 }
 
 export type Stage = BuiltinStage | CommandStage;
@@ -41,6 +43,11 @@ interface StageBase {
   readonly retries: number;
   /** Seconds; undefined means no timeout. */
   readonly timeoutSeconds: number | undefined;
+  /**
+   * The pipeline params this stage referenced, by dotted path (`train.lr` -> 0.05). Their values
+   * already count through `with:` or the command; this names them when explaining a rerun.
+   */
+  readonly paramsUsed?: Readonly<Record<string, unknown>>;
   /** Where the stage was declared, for messages. */
   readonly location: SourceRange;
 }

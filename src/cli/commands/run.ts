@@ -1,0 +1,146 @@
+import { availableParallelism, totalmem } from 'node:os';
+import { LockUpdater } from '../../exec/lock-updater.js';
+import { executePlan, type Capacity } from '../../exec/coordinator.js';
+import type { Executor } from '../../exec/executor.js';
+import { LocalExecutor } from '../../exec/local.js';
+import type { RunEvent } from '../../exec/events.js';
+import { planPipeline } from '../../plan/index.js';
+import { acquireWorkspaceLock } from '../../store/index.js';
+import { colorEnabled, palette } from '../../ui/color.js';
+import { chooseRenderer } from '../../ui/index.js';
+import { loadWorkspace, splitFileAndTargets, type PipelineOptions } from '../context.js';
+import { CliExit, EXIT } from '../exit-codes.js';
+import { planAsJson, renderPlan } from '../plan-report.js';
+
+export interface RunOptions extends PipelineOptions {
+  readonly from?: string[];
+  readonly until?: string[];
+  readonly only?: string[];
+  readonly force?: boolean;
+  readonly dryRun?: boolean;
+  readonly jobs?: string;
+  readonly keepGoing?: boolean;
+  readonly backend?: string;
+  readonly executor?: string;
+  readonly json?: boolean;
+  readonly wait?: boolean;
+  readonly cpus?: string;
+  readonly gpus?: string;
+  readonly memory?: string;
+  readonly verbose?: boolean;
+}
+
+export async function runCommand(positionals: string[], options: RunOptions): Promise<number> {
+  const { file, targets } = splitFileAndTargets(positionals, options.file);
+  const { pipeline, kinds, store, lockPath } = await loadWorkspace(file, options);
+  const c = palette(colorEnabled(process.stdout));
+  const jobs = positiveInt(options.jobs, '--jobs') ?? availableParallelism();
+  const capacity: Capacity = {
+    cpu: positiveInt(options.cpus, '--cpus') ?? availableParallelism(),
+    gpu: nonNegativeInt(options.gpus, '--gpus') ?? Number(process.env['VPT_GPUS'] ?? 0),
+    memoryMiB: positiveInt(options.memory, '--memory') ?? Math.floor(totalmem() / 2 ** 20),
+  };
+  const planOptions = { targets, from: options.from ?? [], until: options.until ?? [], only: options.only ?? [], force: options.force === true };
+
+  if (options.dryRun) {
+    const plan = await planPipeline({ pipeline, store, kinds }, planOptions);
+    if (!plan.ok) throw new CliExit(EXIT.invalid, `${plan.error.message}${'hint' in plan.error && plan.error.hint ? ` (${plan.error.hint})` : ''}`);
+    process.stdout.write(options.json ? `${JSON.stringify(planAsJson(plan.value))}\n` : renderPlan(plan.value, c, options.verbose === true));
+    await store.flushStatCache();
+    return EXIT.ok;
+  }
+
+  const abort = new AbortController();
+  const lock = await acquireWorkspaceLock(pipeline.workspace, {
+    wait: options.wait === true,
+    signal: abort.signal,
+    onWait: (holder) => process.stderr.write(`waiting for the run of pid ${holder.pid} on ${holder.hostname} (started ${holder.startedAt}) to finish...\n`),
+  });
+  if (!lock.ok) throw new CliExit(EXIT.stageFailed, `${lock.error.message}\n(use --wait to wait for it)`);
+  let interrupted = 0;
+  const onSignal = (): void => {
+    interrupted++;
+    if (interrupted === 1) {
+      process.stderr.write('\ninterrupted: stopping running stages (Ctrl-C again to quit at once)\n');
+      abort.abort();
+    } else {
+      process.exit(EXIT.interrupted);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await store.cleanTmp();
+    const plan = await planPipeline({ pipeline, store, kinds }, planOptions);
+    if (!plan.ok) throw new CliExit(EXIT.invalid, `${plan.error.message}${'hint' in plan.error && plan.error.hint ? ` (${plan.error.hint})` : ''}`);
+    const executor = createExecutor(options.executor);
+    const workingStages = plan.value.graph.order
+      .filter((id) => {
+        const action = plan.value.decisions.get(id)?.action;
+        return action === 'run' || action === 'pending' || action === 'restore';
+      })
+      .map((id) => [id, plan.value.graph.stage(id).template] as const);
+    const renderer = await chooseRenderer({ json: options.json === true, stages: workingStages, verbose: options.verbose === true });
+    const failures: Extract<RunEvent, { type: 'stage-failed' }>[] = [];
+    const emit = (event: RunEvent): void => {
+      if (event.type === 'stage-failed' && !event.willRetry) failures.push(event);
+      renderer.emit(event);
+    };
+    const summary = await executePlan(
+      { pipeline, store, kinds },
+      plan.value,
+      {
+        jobs,
+        keepGoing: options.keepGoing === true,
+        backend: options.backend ?? process.env['VPT_BACKEND'],
+        executor,
+        capacity,
+        signal: abort.signal,
+        lock: await LockUpdater.open(lockPath, pipeline),
+        watchParent: executor.name === 'local',
+      },
+      emit,
+    );
+    await renderer.close();
+    await executor.close?.();
+    if (renderer.kind === 'listr') printFailures(failures, c, summary);
+    return summary.cancelled ? EXIT.interrupted : summary.failed > 0 ? EXIT.stageFailed : EXIT.ok;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await store.flushStatCache();
+    await lock.value.release();
+  }
+}
+
+function printFailures(failures: Extract<RunEvent, { type: 'stage-failed' }>[], c: ReturnType<typeof palette>, summary: { ran: number; restored: number; fresh: number; failed: number; skipped: number; durationMs: number }): void {
+  for (const f of failures) {
+    process.stderr.write(`${c.red('✖')} ${f.id}: ${f.message}\n`);
+    for (const line of f.tail) process.stderr.write(c.dim(`    │ ${line}\n`));
+    if (f.logFile) process.stderr.write(c.dim(`    full log: ${f.logFile}\n`));
+  }
+  process.stdout.write(`${summary.ran} ran, ${summary.restored} restored, ${summary.fresh} up to date, ${summary.failed} failed, ${summary.skipped} skipped\n`);
+}
+
+export function createExecutor(name: string | undefined): Executor {
+  switch (name ?? 'local') {
+    case 'local':
+      return new LocalExecutor();
+    default:
+      throw new CliExit(EXIT.invalid, `unknown executor '${name}' (available: local)`);
+  }
+}
+
+function positiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new CliExit(EXIT.invalid, `${flag} takes a whole number >= 1, got '${value}'`);
+  return n;
+}
+
+function nonNegativeInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new CliExit(EXIT.invalid, `${flag} takes a whole number >= 0, got '${value}'`);
+  return n;
+}

@@ -1,0 +1,30 @@
+import { planPipeline } from '../../plan/index.js';
+import { colorEnabled, palette } from '../../ui/color.js';
+import { loadWorkspace, splitFileAndTargets, type PipelineOptions } from '../context.js';
+import { CliExit, EXIT } from '../exit-codes.js';
+import { countActions, planAsJson, renderPlan } from '../plan-report.js';
+
+export interface StatusOptions extends PipelineOptions {
+  readonly json?: boolean;
+  readonly all?: boolean;
+}
+
+/** Explains every stale stage. Exit 0 always when the pipeline is valid (scripts read --json). */
+export async function statusCommand(positionals: string[], options: StatusOptions): Promise<number> {
+  const { file, targets } = splitFileAndTargets(positionals, options.file);
+  const { pipeline, kinds, store } = await loadWorkspace(file, options);
+  const plan = await planPipeline({ pipeline, store, kinds }, { targets });
+  await store.flushStatCache();
+  if (!plan.ok) throw new CliExit(EXIT.invalid, plan.error.message);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(planAsJson(plan.value))}\n`);
+    return EXIT.ok;
+  }
+  const counts = countActions(plan.value);
+  if (counts.run + counts.pending + counts.restore + counts.blocked === 0 && !options.all) {
+    process.stdout.write(`${pipeline.name}: everything is up to date (${counts.fresh} stage(s))\n`);
+    return EXIT.ok;
+  }
+  process.stdout.write(renderPlan(plan.value, palette(colorEnabled(process.stdout)), options.all === true));
+  return EXIT.ok;
+}

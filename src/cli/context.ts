@@ -1,0 +1,56 @@
+/**
+ * What every command needs first: the pipeline loaded and validated (or every diagnostic printed
+ * and exit 2), and the workspace's store.
+ */
+import { existsSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { formatDiagnostics, loadPipeline } from '../dsl/index.js';
+import type { Pipeline } from '../dsl/model.js';
+import { builtinKinds, type KindRegistry } from '../stages/index.js';
+import { Store } from '../store/index.js';
+import { colorEnabled } from '../ui/color.js';
+import { CliExit, EXIT } from './exit-codes.js';
+
+export interface PipelineOptions {
+  readonly file?: string;
+  readonly set?: readonly string[];
+  readonly params?: readonly string[];
+}
+
+export interface Loaded {
+  readonly pipeline: Pipeline;
+  readonly kinds: KindRegistry;
+  readonly store: Store;
+  readonly lockPath: string;
+}
+
+const DEFAULT_FILES = ['pipeline.yaml', 'pipeline.yml'];
+
+/** Splits `[file] [targets...]`: the first positional is the file when it names a YAML file. */
+export function splitFileAndTargets(positionals: readonly string[], fileOption: string | undefined): { file: string; targets: string[] } {
+  const [first, ...rest] = positionals;
+  if (fileOption) return { file: fileOption, targets: [...positionals] };
+  if (first !== undefined && /\.ya?ml$/i.test(first)) return { file: first, targets: rest };
+  const fallback = DEFAULT_FILES.find((f) => existsSync(f));
+  if (!fallback) throw new CliExit(EXIT.invalid, `no pipeline file given and no ${DEFAULT_FILES.join(' or ')} here`);
+  return { file: fallback, targets: [...positionals] };
+}
+
+/** `pipelines/vtab-mini.yaml` -> `pipelines/vtab-mini.lock`; `pipeline.yaml` -> `pipeline.lock`. */
+export function lockPathFor(file: string): string {
+  return join(dirname(file), `${basename(file, extname(file))}.lock`);
+}
+
+export async function loadWorkspace(file: string, options: PipelineOptions): Promise<Loaded> {
+  const absolute = resolve(file);
+  if (!existsSync(absolute)) throw new CliExit(EXIT.invalid, `pipeline file not found: ${file}`);
+  const kinds = builtinKinds();
+  const loaded = await loadPipeline(absolute, { kinds, set: options.set ?? [], paramsFiles: options.params ?? [] });
+  if (!loaded.ok) {
+    process.stderr.write(formatDiagnostics(loaded.error, { color: colorEnabled(process.stderr) }));
+    const errors = loaded.error.filter((d) => d.severity === 'error').length;
+    throw new CliExit(EXIT.invalid, `${errors} error(s) in ${file}`);
+  }
+  const store = await Store.open(loaded.value.workspace);
+  return { pipeline: loaded.value, kinds, store, lockPath: lockPathFor(absolute) };
+}
