@@ -1,0 +1,102 @@
+/**
+ * The ViT's building blocks as tfjs ops.
+ *
+ * `linear` has two implementations with the same math: `plain` (tf.matMul, autodiff) and `fast`
+ * (a tf.customGrad whose backward uses explicitly transposed, untransposed-2-D matMuls, which the
+ * wasm backend sends to XNNPACK, and computes no weight gradient for a frozen weight). A test
+ * pins the two to each other.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export type Kernels = 'fast' | 'plain';
+
+/** y = x @ W + b over the last axis; x is [..., Din], W [Din, Dout], b [Dout]. */
+export function linear(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D | undefined, trainW: boolean, kernels: Kernels): tf.Tensor {
+  const shape = x.shape;
+  const din = shape[shape.length - 1] as number;
+  const dout = w.shape[1];
+  const x2 = tf.reshape(x, [-1, din]) as tf.Tensor2D;
+  let y: tf.Tensor2D;
+  if (kernels === 'plain') {
+    y = tf.matMul(x2, w);
+    if (b) y = tf.add(y, b);
+  } else if (trainW) {
+    y = b ? linearTrainBias(x2, w, b) : linearTrain(x2, w);
+  } else {
+    y = b ? linearFrozenBias(x2, w, b) : linearFrozen(x2, w);
+  }
+  return tf.reshape(y, [...shape.slice(0, -1), dout]);
+}
+
+/** dx = dy @ W^T with W^T materialised so the matMul is untransposed (the wasm fast path). */
+const dxOf = (dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D => tf.matMul(dy, tf.transpose(w));
+/** dW = x^T @ dy, again with an explicit transpose. */
+const dwOf = (x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D => tf.matMul(tf.transpose(x), dy);
+
+const linearTrainBias = tf.customGrad((x, w, b, save) => {
+  const xx = x as tf.Tensor2D;
+  const ww = w as tf.Tensor2D;
+  (save as tf.GradSaveFunc)([xx, ww]);
+  return {
+    value: tf.add(tf.matMul(xx, ww), b as tf.Tensor),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const d = dy as tf.Tensor2D;
+      return [dxOf(d, sw), dwOf(sx, d), tf.sum(d, 0)];
+    },
+  };
+}) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+
+const linearTrain = tf.customGrad((x, w, save) => {
+  const xx = x as tf.Tensor2D;
+  const ww = w as tf.Tensor2D;
+  (save as tf.GradSaveFunc)([xx, ww]);
+  return {
+    value: tf.matMul(xx, ww),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const d = dy as tf.Tensor2D;
+      return [dxOf(d, sw), dwOf(sx, d)];
+    },
+  };
+}) as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
+
+// Frozen weights are closed over rather than passed as inputs: the tape then never asks for (or
+// allocates) a weight gradient, and dx still flows (needed by prompts, Integrated Gradients).
+function linearFrozenBias(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  const f = tf.customGrad((xx) => ({
+    value: tf.add(tf.matMul(xx as tf.Tensor2D, w), b),
+    gradFunc: (dy: tf.Tensor) => [dxOf(dy as tf.Tensor2D, w)],
+  })) as (x: tf.Tensor2D) => tf.Tensor2D;
+  return f(x);
+}
+
+function linearFrozen(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  const f = tf.customGrad((xx) => ({
+    value: tf.matMul(xx as tf.Tensor2D, w),
+    gradFunc: (dy: tf.Tensor) => [dxOf(dy as tf.Tensor2D, w)],
+  })) as (x: tf.Tensor2D) => tf.Tensor2D;
+  return f(x);
+}
+
+export const LAYER_NORM_EPS = 1e-6;
+
+/** LayerNorm over the last axis, eps 1e-6 (the ViT/VPT value). */
+export function layerNorm(x: tf.Tensor, scale: tf.Tensor1D, bias: tf.Tensor1D): tf.Tensor {
+  const axis = x.rank - 1;
+  const { mean, variance } = tf.moments(x, axis, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LAYER_NORM_EPS))), scale), bias);
+}
+
+/** Exact GELU, 0.5·x·(1 + erf(x/√2)), as in the PyTorch VPT code (not the tanh form). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+}
+
+/** Inverted dropout with an explicit seed, so a step's masks depend only on (seed, epoch, step, site). */
+export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+  if (rate <= 0) return x;
+  const keep = 1 - rate;
+  const mask = tf.floor(tf.add(tf.randomUniform(x.shape, 0, 1, 'float32', seed), keep));
+  return tf.mul(x, tf.div(mask, keep));
+}

@@ -1,0 +1,253 @@
+/**
+ * The training loop: seeded batch order, per-step deterministic dropout, per-epoch lr schedule,
+ * per-epoch evaluation (the overfitting curves), and a checkpoint after every epoch from which a
+ * killed run resumes to bitwise the same weights and metrics.
+ *
+ * Determinism: epoch e's batch order comes from a run-level RNG (its state is checkpointed) forked
+ * per epoch; step s's dropout masks are seeded by mix(seed, e, s). Nothing else is random.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdir } from 'node:fs/promises';
+import { numPatches } from './config.js';
+import { gatherRows, patchify, type Dataset } from './data.js';
+import { loadTrainState, saveTrainState, type CheckpointError } from './checkpoint.js';
+import { planPhases, type Method, type Phase, type PhaseSettings } from './methods.js';
+import { lrAt, Optimizer } from './optim.js';
+import { assignParams } from './params.js';
+import { mixSeed, type ViT } from './vit.js';
+import { createRng } from '../util/rng.js';
+import { err, ok, type Result } from '../util/result.js';
+
+export interface SplitMetrics {
+  readonly loss: number;
+  readonly top1: number;
+}
+
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly phase: string;
+  readonly lr: number;
+  readonly train_loss: number;
+  /** Top-1 on the training batches as seen during the epoch (dropout on). */
+  readonly train_top1: number;
+  readonly evals: Readonly<Record<string, SplitMetrics>>;
+  readonly imgPerSec: number;
+}
+
+export interface StepInfo {
+  readonly epoch: number;
+  readonly step: number;
+  readonly stepsPerEpoch: number;
+  readonly loss: number;
+}
+
+export interface TrainProgress {
+  readonly epoch: number;
+  readonly epochs: number;
+  readonly imgPerSec: number;
+  readonly etaSeconds: number;
+  readonly loss: number;
+}
+
+export interface TrainOptions extends PhaseSettings {
+  readonly model: ViT;
+  readonly method: Method;
+  readonly train: Dataset;
+  /** Evaluated after every epoch, in this order (e.g. val200 and test). */
+  readonly evals?: ReadonlyArray<{ readonly name: string; readonly data: Dataset }>;
+  readonly batchSize: number;
+  readonly evalBatchSize?: number;
+  readonly seed: number;
+  /** FT phase of ft-then-pt. */
+  readonly ft?: Partial<PhaseSettings>;
+  /** Resume from / checkpoint to this folder after every epoch. */
+  readonly checkpointDir?: string;
+  /** Identifies the run's settings; a checkpoint with another key is ignored (not resumed). */
+  readonly runKey?: string;
+  readonly signal?: AbortSignal;
+  /** Stop cleanly after this many epochs are complete (deterministic interruption, tests). */
+  readonly stopAfterEpochs?: number;
+  readonly onStep?: (s: StepInfo) => void | Promise<void>;
+  readonly onEpoch?: (r: EpochRecord) => void;
+  /** Throttled to about 2 calls a second. */
+  readonly onProgress?: (p: TrainProgress) => void;
+  readonly log?: (line: string) => void;
+}
+
+export interface TrainOutcome {
+  readonly history: EpochRecord[];
+  /** False when stopped early by `stopAfterEpochs`. */
+  readonly completed: boolean;
+  /** Epochs restored from a checkpoint (0 = fresh start). */
+  readonly resumedFrom: number;
+  readonly phases: readonly Phase[];
+}
+
+export type TrainError =
+  | { readonly reason: 'aborted'; readonly message: string; readonly epochsDone: number }
+  | { readonly reason: 'bad-options'; readonly message: string }
+  | CheckpointError;
+
+export async function train(o: TrainOptions): Promise<Result<TrainOutcome, TrainError>> {
+  const { model, batchSize } = o;
+  const c = model.config;
+  const phases = planPhases(o.method, { epochs: o.epochs, warmupEpochs: o.warmupEpochs, baseLr: o.baseLr, weightDecay: o.weightDecay }, o.ft);
+  const totalEpochs = phases.reduce((a, p) => a + p.epochs, 0);
+  if (!(batchSize > 0) || o.train.count === 0) return err({ reason: 'bad-options', message: `need batchSize > 0 and a non-empty training set (batch ${batchSize}, ${o.train.count} images)` });
+  if (phases.some((p) => p.mode.usePrompts) && c.promptLength === 0) return err({ reason: 'bad-options', message: `method ${o.method} needs prompts but the model has promptLength 0` });
+  const rowSize = numPatches(c) * c.patchSize * c.patchSize * c.channels;
+  const trainPatches = patchify(o.train.images, o.train.count, c);
+  const evalSets = (o.evals ?? []).map((e) => ({ name: e.name, data: e.data, patches: patchify(e.data.images, e.data.count, c) }));
+  const runKey = o.runKey ?? '';
+
+  let runRng = createRng(o.seed);
+  let history: EpochRecord[] = [];
+  let epochsDone = 0;
+  let optimizer: Optimizer | undefined;
+  let optimizerPhase = '';
+  const phaseOf = (epoch: number): Phase => phases.find((p) => epoch >= p.start && epoch < p.start + p.epochs) ?? (phases[phases.length - 1] as Phase);
+
+  if (o.checkpointDir) {
+    await mkdir(o.checkpointDir, { recursive: true });
+    const saved = await loadTrainState(o.checkpointDir);
+    if (!saved.ok) return saved;
+    const s = saved.value;
+    if (s && s.runKey === runKey && s.epochsDone <= totalEpochs) {
+      const assigned = assignParams(model, s.params);
+      if (!assigned.ok) return err({ reason: 'bad-checkpoint', message: assigned.error.message, path: o.checkpointDir });
+      epochsDone = s.epochsDone;
+      history = JSON.parse(s.history) as EpochRecord[];
+      runRng = createRng(o.seed, s.rngState);
+      // Slots belong to the phase that wrote them; a run resumed at a phase boundary starts the new phase's optimizer fresh.
+      if (epochsDone < totalEpochs && s.phase === phaseOf(epochsDone).name) {
+        const ph = phaseOf(epochsDone);
+        optimizer = new Optimizer({ kind: ph.optimizer, weightDecay: ph.weightDecay });
+        optimizer.loadState(s.optimizerStep, s.optimizerSlots);
+        optimizerPhase = ph.name;
+      }
+      o.log?.(`resumed from checkpoint after epoch ${epochsDone}`);
+    } else if (s) {
+      o.log?.('checkpoint belongs to other settings: starting fresh');
+    }
+  }
+  const resumedFrom = epochsDone;
+  const stepsPerEpoch = Math.ceil(o.train.count / batchSize);
+  let lastProgress = 0;
+  const started = Date.now();
+  let imagesSeen = 0;
+
+  try {
+    for (let epoch = epochsDone; epoch < totalEpochs; epoch++) {
+      if (o.stopAfterEpochs !== undefined && epoch >= o.stopAfterEpochs) {
+        return ok({ history, completed: false, resumedFrom, phases });
+      }
+      const phase = phaseOf(epoch);
+      model.mode = phase.mode;
+      if (!optimizer || optimizerPhase !== phase.name) {
+        optimizer?.dispose();
+        optimizer = new Optimizer({ kind: phase.optimizer, weightDecay: phase.weightDecay });
+        optimizerPhase = phase.name;
+      }
+      const lr = lrAt(epoch - phase.start, { baseLr: phase.baseLr, batchSize, epochs: phase.epochs, warmupEpochs: phase.warmupEpochs });
+      const order = runRng.fork(epoch).shuffle(Array.from({ length: o.train.count }, (_, i) => i));
+      const vars = model.trainableVariables();
+      const nameOf = new Map<string, string>();
+      for (const s of model.specs) nameOf.set(model.p(s.name).name, s.name);
+      let lossSum = 0;
+      let correct = 0;
+      const t0 = Date.now();
+      for (let step = 0; step < stepsPerEpoch; step++) {
+        if (o.signal?.aborted) return err({ reason: 'aborted', message: `aborted during epoch ${epoch}`, epochsDone: epoch });
+        const idx = order.slice(step * batchSize, (step + 1) * batchSize);
+        const B = idx.length;
+        const x = tf.tensor3d(gatherRows(trainPatches, rowSize, idx), [B, numPatches(c), rowSize / numPatches(c)]);
+        const labels = Int32Array.from(idx, (i) => o.train.labels[i] as number);
+        const y = tf.tensor1d(labels, 'int32');
+        let logitsKept: tf.Tensor | undefined;
+        const { value, grads } = tf.variableGrads(() => {
+          const logits = model.forwardPatches(x, { training: true, dropoutSeed: mixSeed(mixSeed(o.seed, epoch), step) });
+          logitsKept = tf.keep(logits);
+          return crossEntropy(logits, y, c.numClasses);
+        }, vars);
+        const named = new Map<string, tf.Tensor>();
+        for (const [vname, g] of Object.entries(grads)) named.set(nameOf.get(vname) ?? vname, g);
+        optimizer.apply(model.params, named, lr);
+        const loss = (await value.data())[0] as number;
+        const pred = tf.tidy(() => tf.argMax(logitsKept as tf.Tensor, 1));
+        const p = await pred.data();
+        for (let i = 0; i < B; i++) if (p[i] === labels[i]) correct++;
+        lossSum += loss * B;
+        tf.dispose([x, y, value, pred, logitsKept as tf.Tensor, ...named.values()]);
+        imagesSeen += B;
+        await o.onStep?.({ epoch, step, stepsPerEpoch, loss });
+        const now = Date.now();
+        if (o.onProgress && now - lastProgress >= 500) {
+          lastProgress = now;
+          const rate = imagesSeen / Math.max(1e-3, (now - started) / 1000);
+          const remaining = (totalEpochs - epoch) * o.train.count - (step + 1) * batchSize;
+          o.onProgress({ epoch: epoch + 1, epochs: totalEpochs, imgPerSec: rate, etaSeconds: Math.max(0, remaining) / Math.max(rate, 1e-9), loss });
+        }
+      }
+      const seconds = (Date.now() - t0) / 1000;
+      const evals: Record<string, SplitMetrics> = {};
+      for (const e of evalSets) evals[e.name] = (await evaluatePatches(model, e.patches, e.data.labels, e.data.count, o.evalBatchSize ?? batchSize)).metrics;
+      const record: EpochRecord = {
+        epoch, phase: phase.name, lr, train_loss: lossSum / o.train.count, train_top1: correct / o.train.count, evals,
+        imgPerSec: o.train.count / Math.max(seconds, 1e-6),
+      };
+      history.push(record);
+      o.onEpoch?.(record);
+      if (o.checkpointDir) {
+        await saveTrainState(o.checkpointDir, model, optimizer.stateToNamed('opt/'), {
+          epochsDone: epoch + 1, optimizerStep: optimizer.step, rngState: runRng.state(), history: JSON.stringify(history), runKey, phase: phase.name,
+        });
+      }
+    }
+  } finally {
+    optimizer?.dispose();
+  }
+  // Leave the model in the final phase's mode (prompts in use for ft-then-pt).
+  model.mode = (phases[phases.length - 1] as Phase).mode;
+  return ok({ history, completed: true, resumedFrom, phases });
+}
+
+/** Mean softmax cross-entropy of logits [B, C] against int labels [B]. */
+export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor1D, numClasses: number): tf.Scalar {
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(labels, numClasses)), 1))) as tf.Scalar);
+}
+
+export interface Evaluation {
+  readonly metrics: SplitMetrics;
+  readonly predicted: Int32Array;
+}
+
+/** Eval-mode loss/top-1 and per-image predictions over a dataset. */
+export async function evaluate(model: ViT, data: Dataset, batchSize = 64): Promise<Evaluation> {
+  return evaluatePatches(model, patchify(data.images, data.count, model.config), data.labels, data.count, batchSize);
+}
+
+async function evaluatePatches(model: ViT, patches: Float32Array, labels: Int32Array, count: number, batchSize: number): Promise<Evaluation> {
+  const c = model.config;
+  const N = numPatches(c);
+  const rowSize = patches.length / Math.max(count, 1);
+  const predicted = new Int32Array(count);
+  let lossSum = 0;
+  let correct = 0;
+  for (let start = 0; start < count; start += batchSize) {
+    const B = Math.min(batchSize, count - start);
+    const [lossT, predT] = tf.tidy(() => {
+      const x = tf.tensor3d(patches.subarray(start * rowSize, (start + B) * rowSize), [B, N, rowSize / N]);
+      const y = tf.tensor1d(labels.subarray(start, start + B), 'int32');
+      const logits = model.forwardPatches(x, { training: false });
+      return [tf.mul(crossEntropy(logits, y, c.numClasses), B), tf.argMax(logits, 1)];
+    });
+    lossSum += (await lossT.data())[0] as number;
+    const p = await predT.data();
+    for (let i = 0; i < B; i++) {
+      predicted[start + i] = p[i] as number;
+      if (p[i] === labels[start + i]) correct++;
+    }
+    tf.dispose([lossT, predT]);
+  }
+  return { metrics: { loss: count > 0 ? lossSum / count : NaN, top1: count > 0 ? correct / count : NaN }, predicted };
+}

@@ -1,0 +1,183 @@
+/**
+ * One ViT with optional VPT prompts (shallow or deep).
+ *
+ * Sequence: [CLS, prompts (P), patches]; position embeddings cover CLS and patches only (the
+ * prompts are inserted after they are added, as in the VPT code). Deep prompts: before layers
+ * 1..L-1 the previous layer's outputs at the prompt positions are dropped and replaced by that
+ * layer's prompts. Blocks are pre-norm, LayerNorm eps 1e-6, exact-erf GELU. Head: final LayerNorm
+ * -> CLS token -> Linear(D, C).
+ *
+ * A frozen backbone runs in eval mode (no dropout) even while prompts/head train; prompt dropout
+ * still applies in training.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core alone has no gradient functions; the union package registers them like this.
+import './gradients.js';
+import { blockPrefix, gridSize, numPatches, paramSpecs, promptName, type ParamSpec, type ViTConfig } from './config.js';
+import { dropout, gelu, layerNorm, linear, type Kernels } from './layers.js';
+
+/** How tokens are laid out along the sequence axis (GradCAM keeps only the patch tokens). */
+export interface TokenLayout {
+  readonly cls: 1;
+  readonly prompts: number;
+  readonly gridH: number;
+  readonly gridW: number;
+  /** Index of the first patch token: 1 + prompts. */
+  readonly patchStart: number;
+  readonly total: number;
+}
+
+export interface ForwardOptions {
+  /** Dropout on (per the mode below); false = eval. */
+  readonly training?: boolean;
+  /** Base seed of this step's dropout masks (derive it from seed, epoch and step). */
+  readonly dropoutSeed?: number;
+  /**
+   * Receives the LAST block's pre-attention LayerNorm output [B, T, D]; whatever it returns
+   * replaces it downstream (GradCAM hooks here).
+   */
+  readonly tap?: (a: tf.Tensor3D) => tf.Tensor3D;
+}
+
+/** Which parts train and whether prompts are in the sequence (set by the method). */
+export interface ModelMode {
+  /** Backbone weights receive gradients and backbone dropout is active in training. */
+  readonly trainBackbone: boolean;
+  readonly trainPrompts: boolean;
+  readonly trainHead: boolean;
+  /** Prompts inserted in the sequence (false during the FT phase of FT-then-PT). */
+  readonly usePrompts: boolean;
+}
+
+export class ViT {
+  readonly config: ViTConfig;
+  readonly params: ReadonlyMap<string, tf.Variable>;
+  readonly specs: readonly ParamSpec[];
+  mode: ModelMode;
+  kernels: Kernels = 'fast';
+
+  constructor(config: ViTConfig, params: ReadonlyMap<string, tf.Variable>) {
+    this.config = config;
+    this.params = params;
+    this.specs = paramSpecs(config);
+    this.mode = { trainBackbone: true, trainPrompts: true, trainHead: true, usePrompts: config.promptLength > 0 };
+  }
+
+  get promptsActive(): number {
+    return this.mode.usePrompts ? this.config.promptLength : 0;
+  }
+
+  tokenLayout(): TokenLayout {
+    const g = gridSize(this.config);
+    const p = this.promptsActive;
+    return { cls: 1, prompts: p, gridH: g, gridW: g, patchStart: 1 + p, total: 1 + p + g * g };
+  }
+
+  /** The variables that train under the current mode, in spec order. */
+  trainableVariables(): tf.Variable[] {
+    const out: tf.Variable[] = [];
+    for (const s of this.specs) {
+      const on = s.group === 'backbone' ? this.mode.trainBackbone : s.group === 'prompt' ? this.mode.trainPrompts && this.mode.usePrompts : this.mode.trainHead;
+      if (on) out.push(this.p(s.name) as tf.Variable);
+    }
+    return out;
+  }
+
+  /** Plain logits [B, C] in eval mode (Integrated Gradients differentiates this w.r.t. images). */
+  forward(images: tf.Tensor4D): tf.Tensor2D {
+    return this.forwardWithTap(images, { training: false });
+  }
+
+  /** images NHWC [B, H, W, C] (normalised) -> logits [B, C]. */
+  forwardWithTap(images: tf.Tensor4D, opts: ForwardOptions = {}): tf.Tensor2D {
+    const c = this.config;
+    const [B] = images.shape;
+    const g = gridSize(c);
+    const p = c.patchSize;
+    // Patchify: [B, g, p, g, p, C] -> [B, g, g, p, p, C] -> [B, N, p*p*C], the HWIO kernel's flatten order.
+    const patches = tf.reshape(tf.transpose(tf.reshape(images, [B as number, g, p, g, p, c.channels]), [0, 1, 3, 2, 4, 5]), [B as number, g * g, p * p * c.channels]);
+    return this.forwardPatches(patches as tf.Tensor3D, opts);
+  }
+
+  /** Same as forwardWithTap on already patchified input [B, N, p*p*C] (the training loop patchifies in JS). */
+  forwardPatches(patches: tf.Tensor3D, opts: ForwardOptions = {}): tf.Tensor2D {
+    const c = this.config;
+    const m = this.mode;
+    const D = c.width;
+    const B = patches.shape[0];
+    const training = opts.training ?? false;
+    const backboneDrop = training && m.trainBackbone;
+    const seed = opts.dropoutSeed ?? 0;
+    let site = 0;
+    // Each dropout site gets its own seed from the step seed and its position in the graph.
+    const drop = (x: tf.Tensor, rate: number, on: boolean): tf.Tensor => {
+      site++;
+      return on && rate > 0 ? dropout(x, rate, mixSeed(seed, site)) : x;
+    };
+    const tb = m.trainBackbone;
+    const lin = (x: tf.Tensor, name: string): tf.Tensor =>
+      linear(x, this.p(`${name}/kernel`) as tf.Tensor2D, this.p(`${name}/bias`) as tf.Tensor1D, tb, this.kernels);
+
+    const kernel = tf.reshape(this.p('embedding/kernel'), [c.patchSize * c.patchSize * c.channels, D]) as tf.Tensor2D;
+    let x = linear(patches, kernel, this.p('embedding/bias') as tf.Tensor1D, tb, this.kernels);
+    const cls = tf.broadcastTo(this.p('cls'), [B, 1, D]);
+    x = tf.add(tf.concat([cls, x], 1), this.p('Transformer/posembed_input/pos_embedding'));
+    x = drop(x, c.dropout, backboneDrop);
+
+    const P = this.promptsActive;
+    const N = numPatches(c);
+    const promptTokens = (layer: number): tf.Tensor => {
+      const pr = tf.broadcastTo(tf.expandDims(this.p(promptName(layer)), 0), [B, P, D]);
+      return drop(pr, c.promptDropout, training && m.trainPrompts);
+    };
+    if (P > 0) {
+      x = tf.concat([tf.slice(x, [0, 0, 0], [B, 1, D]), promptTokens(0), tf.slice(x, [0, 1, 0], [B, N, D])], 1);
+    }
+    const deep = P > 0 && c.promptMode === 'deep';
+    const T = 1 + P + N;
+    const H = c.heads;
+    const hd = D / H;
+    for (let i = 0; i < c.depth; i++) {
+      const bp = blockPrefix(i);
+      if (deep && i > 0) {
+        x = tf.concat([tf.slice(x, [0, 0, 0], [B, 1, D]), promptTokens(i), tf.slice(x, [0, 1 + P, 0], [B, N, D])], 1);
+      }
+      let h = layerNorm(x, this.p(`${bp}/LayerNorm_0/scale`) as tf.Tensor1D, this.p(`${bp}/LayerNorm_0/bias`) as tf.Tensor1D);
+      if (opts.tap && i === c.depth - 1) h = opts.tap(h as tf.Tensor3D);
+      const a = `${bp}/MultiHeadDotProductAttention_1`;
+      const heads = (t: tf.Tensor): tf.Tensor3D => tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
+      const q = heads(lin(h, `${a}/query`));
+      const k = heads(lin(h, `${a}/key`));
+      const v = heads(lin(h, `${a}/value`));
+      let probs = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)));
+      probs = drop(probs, c.attentionDropout, backboneDrop) as tf.Tensor3D;
+      const ctx = tf.reshape(tf.transpose(tf.reshape(tf.matMul(probs as tf.Tensor3D, v), [B, H, T, hd]), [0, 2, 1, 3]), [B, T, D]);
+      x = tf.add(x, drop(lin(ctx, `${a}/out`), c.dropout, backboneDrop));
+      h = layerNorm(x, this.p(`${bp}/LayerNorm_2/scale`) as tf.Tensor1D, this.p(`${bp}/LayerNorm_2/bias`) as tf.Tensor1D);
+      let f = drop(gelu(lin(h, `${bp}/MlpBlock_3/Dense_0`)), c.dropout, backboneDrop);
+      f = drop(lin(f, `${bp}/MlpBlock_3/Dense_1`), c.dropout, backboneDrop);
+      x = tf.add(x, f);
+    }
+    x = layerNorm(x, this.p('Transformer/encoder_norm/scale') as tf.Tensor1D, this.p('Transformer/encoder_norm/bias') as tf.Tensor1D);
+    const clsOut = tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, D]), [B, D]);
+    return linear(clsOut, this.p('head/kernel') as tf.Tensor2D, this.p('head/bias') as tf.Tensor1D, m.trainHead, this.kernels) as tf.Tensor2D;
+  }
+
+  p(name: string): tf.Variable {
+    const v = this.params.get(name);
+    if (!v) throw new Error(`ViT: no parameter ${name}`);
+    return v;
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+  }
+}
+
+/** A 32-bit mix of a step seed and a site index (Murmur3 finaliser). */
+export function mixSeed(seed: number, site: number): number {
+  let h = (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(site + 1, 0x85ebca6b)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
