@@ -34,7 +34,11 @@ export type DiagnosticReason =
   | 'missing-file'
   | 'include'
   | 'output-escapes-workspace'
-  | 'output-conflict';
+  | 'output-conflict'
+  /** A stage that is neither/both `uses:` and `run:`, or mixes fields of both forms. */
+  | 'bad-stage'
+  /** A value of the right type but unusable: a memory size or timeout string, an empty `run`. */
+  | 'bad-value';
 
 export interface Diagnostic {
   readonly severity: 'error' | 'warning';
