@@ -4,3 +4,4 @@ export { featureStats, frechetDistance, traceSqrtProduct, type FeatureStats, typ
 export { gradCam, type TapForward, type TokenLayout, type GradCamResult, type GradCamOptions, type AttributionError } from './gradcam.js';
 export { integratedGradients, integrationRule, type LogitForward, type IgOptions, type IgResult, type IntegrationRule } from './ig.js';
 export { normalizeMap, normalizeByQuantile, upsampleBilinear, jet, denormalizeImage, overlay, colorize, encodePng, readPngHeader } from './heatmap.js';
+export { fileModelHandler, loadGraphModelFile, graphModelFeatures, type GraphModelError, type GraphFeatureOptions } from './graph-model.js';
