@@ -387,7 +387,7 @@ function compileTemplate(t: Template, ctx: ExpandContext, byId: ReadonlyMap<stri
         if (s.kind !== 'expr') continue;
         const at = exprAt(doc, p, s.occurrence);
         if (allowedRoots && !allowedRoots.has(s.expr.root)) {
-          diags.error('bad-reference', `\`${s.source}\` cannot be used in ${where ?? 'this field'} (only ${[...allowedRoots].map((r) => `${r}.*`).join(' and ')})`, at);
+          diags.error('bad-reference', `\`${s.source}\` cannot be used in ${where ?? 'this field'}`, at, { hint: `use ${[...allowedRoots].map((r) => `${r}.*`).join(', ')} here` });
           ok = false;
           continue;
         }
@@ -415,7 +415,7 @@ function compileTemplate(t: Template, ctx: ExpandContext, byId: ReadonlyMap<stri
     return { t: 'static', v };
   };
 
-  if (t.type === 'builtin') t.withC = compile(isPlainObject(raw.with) ? raw.with : {}, childPointer(ptr, 'with'), new Set(['params', 'matrix', 'stages']), '`with` (a built-in stage\'s output paths are assigned by the engine)');
+  if (t.type === 'builtin') t.withC = compile(isPlainObject(raw.with) ? raw.with : {}, childPointer(ptr, 'with'), new Set(['params', 'matrix', 'stages']), '`with`: a built-in stage\'s output paths are assigned by the engine');
   if (t.type === 'command' && typeof raw.run === 'string') {
     const runPtr = childPointer(ptr, 'run');
     const c = compile(raw.run, runPtr);
