@@ -5,6 +5,7 @@
 import { KindRegistry } from './registry.js';
 import type { StageKind } from './kind.js';
 import { dataKinds } from './data/index.js';
+import { trainKinds } from './train/index.js';
 
 export type { StageKind, StageContext, StageRunResult, ProgressUpdate, JsonSchema } from './kind.js';
 export { defineKind } from './kind.js';
@@ -13,6 +14,7 @@ export { KindRegistry } from './registry.js';
 const families: ReadonlyArray<readonly StageKind<never>[]> = [
   // Families register here, e.g. `dataKinds` from './data/index.js'.
   dataKinds,
+  trainKinds,
 ];
 
 let registry: KindRegistry | undefined;

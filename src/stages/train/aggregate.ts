@@ -1,0 +1,84 @@
+/** `train.aggregate`: per task × method mean ± sample std of final runs (JSON + CSV). */
+import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
+import { readJson, StageParamError, writeJson } from './common.js';
+import { writeFile } from 'node:fs/promises';
+
+export interface AggregateParams {
+  /** metrics.json paths of final runs (workspace-relative). */
+  readonly runs: readonly string[];
+}
+
+export interface RunSummary {
+  readonly task: string;
+  readonly method: string;
+  readonly seed: number;
+  readonly test_top1: number;
+  readonly val_top1?: number;
+  readonly group?: string;
+}
+
+export interface AggregateRow {
+  readonly task: string;
+  readonly group: string;
+  readonly method: string;
+  readonly n: number;
+  readonly seeds: readonly number[];
+  readonly test_top1_mean: number;
+  /** Sample standard deviation (n-1); 0 for a single run. */
+  readonly test_top1_std: number;
+}
+
+export function meanStd(xs: readonly number[]): { mean: number; std: number } {
+  const n = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  const std = n > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  return { mean, std };
+}
+
+export function aggregateRuns(runs: readonly RunSummary[]): AggregateRow[] {
+  const groups = new Map<string, RunSummary[]>();
+  for (const r of runs) {
+    const key = `${r.task}\u0000${r.method}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const rows: AggregateRow[] = [];
+  for (const rs of groups.values()) {
+    const first = rs[0] as RunSummary;
+    const { mean, std } = meanStd(rs.map((r) => r.test_top1));
+    rows.push({ task: first.task, group: first.group ?? '', method: first.method, n: rs.length, seeds: rs.map((r) => r.seed).sort((a, b) => a - b), test_top1_mean: mean, test_top1_std: std });
+  }
+  return rows.sort((a, b) => (a.task < b.task ? -1 : a.task > b.task ? 1 : a.method < b.method ? -1 : a.method > b.method ? 1 : 0));
+}
+
+export function rowsToCsv(rows: readonly AggregateRow[]): string {
+  const lines = ['task,group,method,n,test_top1_mean,test_top1_std,seeds'];
+  for (const r of rows) lines.push([r.task, r.group, r.method, r.n, r.test_top1_mean.toFixed(6), r.test_top1_std.toFixed(6), r.seeds.join(' ')].join(','));
+  return `${lines.join('\n')}\n`;
+}
+
+export const trainAggregate = defineKind<AggregateParams>({
+  name: 'train.aggregate',
+  version: 1,
+  description: 'Mean ± std of test top-1 per task × method over final runs (summary JSON + CSV table)',
+  paramsSchema: {
+    type: 'object', additionalProperties: false, required: ['runs'],
+    properties: { runs: { type: 'array', minItems: 1, items: { type: 'string' } } },
+  },
+  outputs: () => ['summary', 'table'],
+  resources: { cpu: 1, memoryMiB: 256 },
+  async run(ctx: StageContext<AggregateParams>): Promise<StageRunResult> {
+    const runs: RunSummary[] = [];
+    for (const rel of ctx.params.runs) {
+      const m = (await readJson(ctx.resolve(rel), 'metrics')) as { task?: unknown; method?: unknown; seed?: unknown; group?: unknown; final?: { test_top1?: unknown; val_top1?: unknown } };
+      if (typeof m.task !== 'string' || typeof m.method !== 'string' || typeof m.final?.test_top1 !== 'number') {
+        throw new StageParamError(`${rel}: metrics.json lacks task, method or final.test_top1`);
+      }
+      runs.push({ task: m.task, method: m.method, seed: typeof m.seed === 'number' ? m.seed : NaN, test_top1: m.final.test_top1,
+        ...(typeof m.group === 'string' ? { group: m.group } : {}), ...(typeof m.final.val_top1 === 'number' ? { val_top1: m.final.val_top1 } : {}) });
+    }
+    const rows = aggregateRuns(runs);
+    await writeJson(ctx.outputs['summary'] as string, { rows, runs });
+    await writeFile(ctx.outputs['table'] as string, rowsToCsv(rows));
+    return { metrics: { rows: rows.length, runs: runs.length } };
+  },
+});

@@ -1,0 +1,13 @@
+/** The training family: train.vit, train.select, train.aggregate, train.pretrain. */
+import type { StageKind } from '../kind.js';
+import { trainAggregate } from './aggregate.js';
+import { trainPretrain } from './pretrain.js';
+import { trainSelect } from './select.js';
+import { trainVit } from './vit.js';
+
+export { trainVit, type TrainVitParams } from './vit.js';
+export { trainSelect, pickBest, type SelectParams, type Candidate } from './select.js';
+export { trainAggregate, aggregateRuns, meanStd, rowsToCsv, type AggregateParams, type AggregateRow, type RunSummary } from './aggregate.js';
+export { trainPretrain, type PretrainParams } from './pretrain.js';
+
+export const trainKinds: readonly StageKind<never>[] = [trainVit, trainSelect, trainAggregate, trainPretrain] as unknown as readonly StageKind<never>[];

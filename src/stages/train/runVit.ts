@@ -1,0 +1,166 @@
+/** The body of `train.vit` and `train.pretrain` (loaded lazily: it pulls in TensorFlow.js). */
+import { extname } from 'node:path';
+import type { StageContext, StageRunResult } from '../kind.js';
+import { loadSplit, readTaskMeta, type SplitData, type TaskMeta } from '../../io/shards.js';
+import {
+  backendEnvironment, countParams, createViT, evaluate, loadModelFile, loadViTNpz, methodPrompts, defaultPromptDropout, saveModel,
+  selectBackend, train, type Dataset, type EpochRecord, type Method, type ViT, type ViTConfig,
+} from '../../ml/index.js';
+import { int, num, readJson, resolveModelConfig, StageParamError, writeJson, type ModelParam } from './common.js';
+import type { TrainVitParams } from './vit.js';
+
+const DEFAULTS = { epochs: 100, warmupPrompt: 10, warmupFt: 5, batchPrompt: 64, batchFt: 128, promptLength: 10 } as const;
+
+async function split(taskDir: string, name: string): Promise<SplitData> {
+  const s = await loadSplit(taskDir, name);
+  if (!s.ok) throw new StageParamError(`split ${name}: ${s.error.message}`);
+  return s.value;
+}
+
+const asDataset = (s: SplitData): Dataset => ({ images: s.images, labels: s.labels, count: s.count });
+
+function checkShape(cfg: ViTConfig, meta: TaskMeta, taskDir: string): void {
+  const [h, w, c] = meta.imageShape;
+  if (h !== cfg.imageSize || w !== cfg.imageSize || c !== cfg.channels) {
+    throw new StageParamError(`${taskDir}: images are ${h}x${w}x${c} but the model expects ${cfg.imageSize}x${cfg.imageSize}x${cfg.channels}`);
+  }
+}
+
+/** Builds the model: architecture from `model` (or the init file), head/prompts from the task and method. */
+async function buildModel(ctx: StageContext<{ model?: ModelParam; init?: string }>, method: Method, numClasses: number, promptLength: number, promptDropout: number, seed: number): Promise<{ model: ViT; notes: string[] }> {
+  const notes: string[] = [];
+  const p = ctx.params;
+  const prompts = methodPrompts(method);
+  const shape = (base: ViTConfig): ViTConfig => ({
+    ...base, numClasses, promptLength: prompts ? promptLength : 0, promptMode: prompts ?? 'deep', promptDropout: prompts ? promptDropout : 0,
+  });
+  if (p.init === undefined) {
+    const m = createViT(shape(resolveModelConfig(p.model)), seed);
+    if (!m.ok) throw new StageParamError(m.error.message);
+    notes.push('no init weights: the backbone is randomly initialised');
+    return { model: m.value, notes };
+  }
+  const path = ctx.resolve(p.init);
+  if (extname(path) === '.npz') {
+    const m = await loadViTNpz(path, shape(resolveModelConfig(p.model ?? 'vit-b16')), seed);
+    if (!m.ok) throw new StageParamError(m.error.message);
+    return { model: m.value, notes };
+  }
+  const file = await loadModelFile(path);
+  if (!file.ok) throw new StageParamError(file.error.message);
+  // Only the backbone carries over: the head (new classes) and prompts start fresh.
+  const arch = p.model !== undefined ? resolveModelConfig(p.model) : file.value.config;
+  const cfg = shape(arch);
+  const backbone = new Map<string, Float32Array>();
+  const { paramSpecs } = await import('../../ml/config.js');
+  for (const s of paramSpecs(cfg)) {
+    if (s.group !== 'backbone') continue;
+    const v = file.value.values.get(s.name);
+    if (!v) throw new StageParamError(`${path}: parameter ${s.name} is missing`);
+    backbone.set(s.name, v);
+  }
+  const m = createViT(cfg, seed, backbone);
+  if (!m.ok) throw new StageParamError(`${path}: ${m.error.message}`);
+  return { model: m.value, notes };
+}
+
+export interface RunSpec {
+  readonly method: Method;
+  readonly trainSplit: string;
+  readonly evalSplits: readonly string[];
+  readonly valSplit: string | undefined;
+  readonly testSplit: string | undefined;
+  readonly writePredictions: boolean;
+}
+
+export async function runTrainVit(ctx: StageContext<TrainVitParams>): Promise<StageRunResult> {
+  const p = ctx.params;
+  const valSplit = p.valSplit ?? 'val200';
+  const testSplit = p.testSplit ?? 'test';
+  return runTraining(ctx, {
+    method: p.method, trainSplit: p.trainSplit ?? 'train800', evalSplits: p.evalSplits ?? [valSplit, testSplit],
+    valSplit, testSplit, writePredictions: true,
+  });
+}
+
+export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSpec): Promise<StageRunResult> {
+  const p = ctx.params;
+  const backend = await selectBackend(ctx.backend);
+  if (!backend.ok) throw new Error(backend.error.message);
+  ctx.log(`backend ${backend.value.backend} (tfjs ${backend.value.tfjsVersion}, simd ${backend.value.simd}, threads ${backend.value.threads})`);
+
+  const method = spec.method;
+  const isFt = method === 'ft';
+  let baseLr = num(p.baseLr, 'baseLr', isFt ? 0.0005 : 0.25);
+  let weightDecay = num(p.weightDecay, 'weightDecay', 0.001);
+  if (p.hparams !== undefined) {
+    const h = (await readJson(ctx.resolve(p.hparams), 'hparams')) as { baseLr?: unknown; weightDecay?: unknown };
+    baseLr = num(h.baseLr, `hparams ${p.hparams}: baseLr`);
+    weightDecay = num(h.weightDecay, `hparams ${p.hparams}: weightDecay`);
+  }
+  const epochs = int(p.epochs, 'epochs', DEFAULTS.epochs, 1);
+  const warmup = int(p.warmup, 'warmup', isFt ? DEFAULTS.warmupFt : DEFAULTS.warmupPrompt);
+  const batch = int(p.batch, 'batch', isFt ? DEFAULTS.batchFt : DEFAULTS.batchPrompt, 1);
+  const seed = int(p.seed, 'seed', ctx.seed, -2147483648);
+  const promptLength = int(p.promptLength, 'promptLength', DEFAULTS.promptLength, 1);
+  const promptDropout = num(p.promptDropout, 'promptDropout', defaultPromptDropout(method));
+
+  const taskDir = ctx.resolve(p.data);
+  const meta = await readTaskMeta(taskDir);
+  if (!meta.ok) throw new StageParamError(meta.error.message);
+  const trainData = await split(taskDir, spec.trainSplit);
+  const evalData = [];
+  for (const name of spec.evalSplits) evalData.push({ name, data: asDataset(await split(taskDir, name)) });
+
+  const { model, notes } = await buildModel(ctx, method, meta.value.numClasses, promptLength, promptDropout, seed);
+  checkShape(model.config, meta.value, taskDir);
+  const counts = countParams(model.config);
+  const runKey = JSON.stringify({ method, epochs, warmup, batch, baseLr, weightDecay, seed, config: model.config, data: p.data, init: p.init ?? null, ft: p.ft ?? null, split: spec.trainSplit });
+
+  const result = await train({
+    model, method, train: asDataset(trainData), evals: evalData, epochs, warmupEpochs: warmup, baseLr, weightDecay, batchSize: batch,
+    evalBatchSize: p.evalBatch ?? batch, seed, checkpointDir: ctx.checkpointDir, runKey, signal: ctx.signal, log: (l) => ctx.log(l),
+    ...(p.ft ? { ft: { ...(p.ft.epochs !== undefined ? { epochs: p.ft.epochs } : {}), ...(p.ft.warmup !== undefined ? { warmupEpochs: p.ft.warmup } : {}),
+      ...(p.ft.baseLr !== undefined ? { baseLr: p.ft.baseLr } : {}), ...(p.ft.weightDecay !== undefined ? { weightDecay: p.ft.weightDecay } : {}) } } : {}),
+    onEpoch: (r: EpochRecord) => ctx.log(`epoch ${r.epoch + 1}: lr ${r.lr.toExponential(3)} train loss ${r.train_loss.toFixed(4)} ${Object.entries(r.evals).map(([k, v]) => `${k} ${v.loss.toFixed(4)}/${(100 * v.top1).toFixed(1)}%`).join(' ')} (${r.imgPerSec.toFixed(1)} img/s)`),
+    onProgress: (u) => ctx.progress({ phase: 'epoch', current: u.epoch, total: u.epochs, unit: 'epoch', rate: u.imgPerSec, rateUnit: 'img/s', etaSeconds: u.etaSeconds, message: `loss ${u.loss.toFixed(3)}` }),
+  });
+  if (!result.ok) {
+    model.dispose();
+    throw new Error(`training failed: ${result.error.message}`);
+  }
+  const history = result.value.history;
+  const last = history[history.length - 1];
+  const final: Record<string, number> = {};
+  if (last) {
+    final['train_loss'] = last.train_loss;
+    final['train_top1'] = last.train_top1;
+    for (const [name, m] of Object.entries(last.evals)) {
+      const key = name === spec.valSplit ? 'val' : name === spec.testSplit ? 'test' : name;
+      final[`${key}_top1`] = m.top1;
+      final[`${key}_loss`] = m.loss;
+    }
+  }
+  const outputs: string[] = [];
+  if (spec.writePredictions && spec.testSplit !== undefined && ctx.outputs['predictions']) {
+    const test = evalData.find((e) => e.name === spec.testSplit)?.data ?? asDataset(await split(taskDir, spec.testSplit));
+    const ev = await evaluate(model, test, p.evalBatch ?? batch);
+    await writeJson(ctx.outputs['predictions'], {
+      task: meta.value.name, method, seed, split: spec.testSplit, top1: ev.metrics.top1,
+      items: Array.from(ev.predicted, (pred, i) => ({ index: i, label: test.labels[i], predicted: pred, correct: pred === test.labels[i] })),
+    });
+    outputs.push('predictions');
+  }
+  const env = backendEnvironment(backend.value);
+  await saveModel(ctx.outputs['model'] as string, model, { task: meta.value.name, method, seed: String(seed) });
+  await writeJson(ctx.outputs['metrics'] as string, {
+    task: meta.value.name, group: meta.value.group, disparity: meta.value.disparity, method, seed, baseLr, weightDecay,
+    lr: (baseLr * batch) / 256, epochs, warmup, batch, promptLength: model.config.promptLength, promptDropout: model.config.promptDropout,
+    trainSplit: spec.trainSplit, valSplit: spec.valSplit ?? null, testSplit: spec.testSplit ?? null, init: p.init ?? null,
+    params: counts, phases: result.value.phases.map((ph) => ({ name: ph.name, start: ph.start, epochs: ph.epochs, warmup: ph.warmupEpochs, baseLr: ph.baseLr, weightDecay: ph.weightDecay, optimizer: ph.optimizer })),
+    resumedFromEpoch: result.value.resumedFrom, environment: env, final, history,
+  });
+  model.dispose();
+  if (result.value.resumedFrom > 0) notes.push(`resumed from the checkpoint after epoch ${result.value.resumedFrom}`);
+  return { metrics: final, environment: env, notes };
+}

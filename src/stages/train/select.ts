@@ -1,0 +1,57 @@
+/**
+ * `train.select`: picks (lr, wd) from grid-point metrics by validation top-1 at the last epoch
+ * (PROTOCOL.md); ties go to the smaller lr, then the smaller weight decay. A diverged run
+ * (non-finite top-1) never wins.
+ */
+import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
+import { readJson, StageParamError, writeJson } from './common.js';
+
+export interface SelectParams {
+  /** metrics.json paths of the grid points (workspace-relative). */
+  readonly candidates: readonly string[];
+}
+
+export interface Candidate {
+  readonly path: string;
+  readonly baseLr: number;
+  readonly weightDecay: number;
+  readonly val_top1: number;
+}
+
+/** The winner among candidates (pure; exported for tests). */
+export function pickBest(cands: readonly Candidate[]): Candidate | undefined {
+  const score = (c: Candidate): number => (Number.isFinite(c.val_top1) ? c.val_top1 : -Infinity);
+  let best: Candidate | undefined;
+  for (const c of cands) {
+    if (!best) { best = c; continue; }
+    const d = score(c) - score(best);
+    if (d > 0 || (d === 0 && (c.baseLr < best.baseLr || (c.baseLr === best.baseLr && c.weightDecay < best.weightDecay)))) best = c;
+  }
+  return best;
+}
+
+export const trainSelect = defineKind<SelectParams>({
+  name: 'train.select',
+  version: 1,
+  description: 'Pick the grid point (lr, wd) with the best last-epoch validation top-1 (ties: smaller lr)',
+  paramsSchema: {
+    type: 'object', additionalProperties: false, required: ['candidates'],
+    properties: { candidates: { type: 'array', minItems: 1, items: { type: 'string' } } },
+  },
+  outputs: () => ['best'],
+  resources: { cpu: 1, memoryMiB: 256 },
+  async run(ctx: StageContext<SelectParams>): Promise<StageRunResult> {
+    if (ctx.params.candidates.length === 0) throw new StageParamError('candidates is empty');
+    const cands: Candidate[] = [];
+    for (const rel of ctx.params.candidates) {
+      const m = (await readJson(ctx.resolve(rel), 'metrics')) as { baseLr?: unknown; weightDecay?: unknown; final?: { val_top1?: unknown } };
+      if (typeof m.baseLr !== 'number' || typeof m.weightDecay !== 'number') throw new StageParamError(`${rel}: metrics.json lacks numeric baseLr/weightDecay`);
+      const v = m.final?.val_top1;
+      cands.push({ path: rel, baseLr: m.baseLr, weightDecay: m.weightDecay, val_top1: typeof v === 'number' ? v : NaN });
+    }
+    const best = pickBest(cands) as Candidate;
+    if (!Number.isFinite(best.val_top1)) throw new StageParamError('no candidate has a finite validation top-1 (every grid point diverged or lacks a val split)');
+    await writeJson(ctx.outputs['best'] as string, { baseLr: best.baseLr, weightDecay: best.weightDecay, val_top1: best.val_top1, source: best.path, candidates: cands });
+    return { metrics: { val_top1: best.val_top1, baseLr: best.baseLr, weightDecay: best.weightDecay } };
+  },
+});

@@ -1,0 +1,77 @@
+/**
+ * `train.vit`: one training run (a grid point or a final run) of one method on one task.
+ * Heavy modules (TensorFlow.js) load inside `run` only.
+ */
+import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
+import { METHODS, type Method } from '../../ml/methods.js';
+import { modelParamSchema, type ModelParam } from './common.js';
+
+export interface TrainVitParams {
+  /** Task folder (task.json + split shards), workspace-relative. */
+  readonly data: string;
+  readonly trainSplit?: string;
+  /** Evaluated after every epoch; default [valSplit, testSplit]. */
+  readonly evalSplits?: readonly string[];
+  /** Split whose last-epoch top-1 selects hyper-parameters (default val200). */
+  readonly valSplit?: string;
+  /** Split whose per-image predictions are written (default test). */
+  readonly testSplit?: string;
+  readonly method: Method;
+  readonly epochs?: number;
+  readonly warmup?: number;
+  readonly batch?: number;
+  readonly evalBatch?: number;
+  readonly baseLr?: number;
+  readonly weightDecay?: number;
+  readonly seed?: number;
+  readonly promptLength?: number;
+  readonly promptDropout?: number;
+  readonly model?: ModelParam;
+  /** Pretrained weights: a ViT `.npz` (google-research naming) or a `vpt-vit` safetensors model. */
+  readonly init?: string;
+  /** JSON written by train.select; its baseLr/weightDecay override the ones here. */
+  readonly hparams?: string;
+  /** FT phase of ft-then-pt. */
+  readonly ft?: { readonly epochs?: number; readonly warmup?: number; readonly baseLr?: number; readonly weightDecay?: number };
+}
+
+export const trainVit = defineKind<TrainVitParams>({
+  name: 'train.vit',
+  version: 1,
+  description: 'Train a ViT on one task with one method (linear, ft, vpt-shallow, vpt-deep, mixed, ft-then-pt); per-epoch curves, checkpoint/resume every epoch',
+  paramsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['data', 'method'],
+    properties: {
+      data: { type: 'string' },
+      trainSplit: { type: 'string' },
+      evalSplits: { type: 'array', items: { type: 'string' } },
+      valSplit: { type: 'string' },
+      testSplit: { type: 'string' },
+      method: { type: 'string', enum: [...METHODS] },
+      epochs: { type: 'integer', minimum: 1 },
+      warmup: { type: 'integer', minimum: 0 },
+      batch: { type: 'integer', minimum: 1 },
+      evalBatch: { type: 'integer', minimum: 1 },
+      baseLr: { type: 'number', exclusiveMinimum: 0 },
+      weightDecay: { type: 'number', minimum: 0 },
+      seed: { type: 'integer' },
+      promptLength: { type: 'integer', minimum: 1 },
+      promptDropout: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
+      model: modelParamSchema,
+      init: { type: 'string' },
+      hparams: { type: 'string' },
+      ft: {
+        type: 'object', additionalProperties: false,
+        properties: { epochs: { type: 'integer', minimum: 0 }, warmup: { type: 'integer', minimum: 0 }, baseLr: { type: 'number', exclusiveMinimum: 0 }, weightDecay: { type: 'number', minimum: 0 } },
+      },
+    },
+  },
+  outputs: () => ['model', 'metrics', 'predictions'],
+  resources: { cpu: 2, memoryMiB: 4096 },
+  async run(ctx: StageContext<TrainVitParams>): Promise<StageRunResult> {
+    const { runTrainVit } = await import('./runVit.js');
+    return runTrainVit(ctx);
+  },
+});
