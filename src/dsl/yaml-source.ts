@@ -57,9 +57,16 @@ export function valueAt(doc: LocatedDoc, pointer: string): SourceRange {
 export function parseYaml(source: SourceFile, diags: Diags): LocatedDoc | undefined {
   const doc = parseDocument(source.text, { prettyErrors: false, uniqueKeys: false, keepSourceTokens: false });
   if (doc.errors.length > 0) {
+    // One error per line, at most five: after the first, YAML parse errors mostly cascade.
+    const lines = new Set<number>();
     for (const e of doc.errors) {
       const [s, t] = e.pos;
-      diags.error('yaml-syntax', cleanYamlMessage(e.message), source.range(s, Math.max(t, s + 1)));
+      const range = source.range(s, Math.max(t, s + 1));
+      if (lines.has(range.start.line) || lines.size >= 5) continue;
+      lines.add(range.start.line);
+      const lineText = source.text.slice(s - range.start.column + 1).split('\n', 1)[0] ?? '';
+      const hint = /[{[][^'"]*\$\{\{/.test(lineText) ? 'inside `{ }` or `[ ]`, quote strings holding `${{ }}`: "${{ params.x }}"' : undefined;
+      diags.error('yaml-syntax', cleanYamlMessage(e.message), range, { hint });
     }
     return undefined;
   }
