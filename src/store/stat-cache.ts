@@ -58,11 +58,12 @@ export class StatCache {
   private constructor(
     readonly file: string,
     private readonly tmpDir: string,
+    private readonly racyNs: bigint,
   ) {}
 
   /** A missing or unreadable state file is an empty cache (it is only an accelerator). */
-  static async load(file: string, tmpDir: string): Promise<StatCache> {
-    const c = new StatCache(file, tmpDir);
+  static async load(file: string, tmpDir: string, racyNs: bigint = RACY_NS): Promise<StatCache> {
+    const c = new StatCache(file, tmpDir, racyNs);
     for (const [k, e] of await readEntries(file)) c.entries.set(k, e);
     return c;
   }
@@ -80,7 +81,7 @@ export class StatCache {
     if (e === undefined) return undefined;
     if (e.dev !== st.dev || e.ino !== st.ino || e.size !== st.size || e.mtimeNs !== st.mtimeNs || e.ctimeNs !== st.ctimeNs) return undefined;
     const newest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
-    if (e.recordedAtNs - newest < RACY_NS) return undefined;
+    if (e.recordedAtNs - newest < this.racyNs) return undefined;
     return e.hash;
   }
 

@@ -39,6 +39,11 @@ export interface StoreOptions {
   readonly onWarning?: (w: StoreWarning) => void;
   /** Files hashed/copied at once inside a folder (bounded: I/O overlaps, memory stays small). */
   readonly concurrency?: number;
+  /**
+   * Stat-cache entries for files changed less than this long before they were hashed are not
+   * trusted (timestamp granularity; see stat-cache.ts). Default 2000; tests lower it.
+   */
+  readonly racyWindowMs?: number;
 }
 
 /** Counters for tests and `--verbose`: they prove the stat cache saves reads. */
@@ -90,7 +95,7 @@ export class Store {
     const ws = path.resolve(workspace);
     const root = path.join(ws, '.vpt');
     for (const d of SUBDIRS) await fsp.mkdir(path.join(root, d), { recursive: true });
-    const cache = await StatCache.load(path.join(root, 'state.json'), path.join(root, 'tmp'));
+    const cache = await StatCache.load(path.join(root, 'state.json'), path.join(root, 'tmp'), BigInt(Math.round((opts.racyWindowMs ?? 2000) * 1e6)));
     return new Store(ws, cache, opts);
   }
 
