@@ -78,8 +78,8 @@ export function parseLockFile(text: string, file: string): Result<LockFile, Lock
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const first = doc.errors[0];
   if (first !== undefined) {
-    const pos = first.linePos?.[0];
-    return err({ reason: 'bad-lock', message: `${file}: ${first.message.split('\n')[0] ?? first.message}`, ...(pos ? { line: pos.line, column: pos.col } : {}) });
+    const pos = first.linePos?.[0] ?? lineCounter.linePos(first.pos[0]);
+    return err({ reason: 'bad-lock', message: `${file}: ${first.message.split('\n')[0] ?? first.message}`, line: pos.line, column: pos.col });
   }
   const at = (keys: readonly (string | number)[], message: string): { ok: false; error: LockFileError } => {
     const node = doc.getIn(keys, true) as { range?: [number, number, number] } | undefined;
