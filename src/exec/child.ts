@@ -6,7 +6,6 @@
 import { readFile, writeFile, rename, mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { execa, ExecaError } from 'execa';
-import { builtinKinds } from '../stages/index.js';
 import type { ProgressUpdate, StageContext, StageRunResult } from '../stages/kind.js';
 import { createRng } from '../util/rng.js';
 import { encodeChildMessage, type StageOutcomeFile, type StageSpecFile } from './protocol.js';
@@ -27,6 +26,8 @@ function watchParent(onOrphaned: () => void): void {
 }
 
 async function runBuiltin(spec: StageSpecFile, task: Extract<StageSpecFile['task'], { type: 'builtin' }>, signal: AbortSignal): Promise<StageRunResult> {
+  // Loaded only for built-in stages: a shell stage should not pay for the kind registry.
+  const { builtinKinds } = await import('../stages/index.js');
   const kind = builtinKinds().get(task.uses);
   if (!kind) throw new Error(`unknown stage kind ${task.uses}`);
   const seed = typeof task.params['seed'] === 'number' ? task.params['seed'] : 0;
@@ -66,10 +67,20 @@ async function runCommand(spec: StageSpecFile, task: Extract<StageSpecFile['task
       await execa(file, args, options);
     }
   } catch (e) {
-    if (e instanceof ExecaError) throw new Error(e.shortMessage);
+    if (e instanceof ExecaError) throw new CommandFailed(e.exitCode === undefined ? `${e.shortMessage}` : `exited with code ${e.exitCode}`, e.exitCode ?? 1);
     throw e;
   }
   return {};
+}
+
+/** A command stage's own exit code becomes the child's, so the coordinator reports it as is. */
+class CommandFailed extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
 }
 
 async function main(): Promise<number> {
@@ -105,10 +116,10 @@ async function main(): Promise<number> {
     return 0;
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`${message}\n`);
-    if (e instanceof Error && e.stack && !(spec.task.type === 'command')) process.stderr.write(`${e.stack.split('\n').slice(1, 6).join('\n')}\n`);
+    if (!(e instanceof CommandFailed)) process.stderr.write(`${message}\n`);
+    if (e instanceof Error && e.stack && spec.task.type === 'builtin') process.stderr.write(`${e.stack.split('\n').slice(1, 6).join('\n')}\n`);
     await writeOutcome(spec.resultFile, { ok: false, error: message }).catch(() => undefined);
-    return 1;
+    return e instanceof CommandFailed && e.exitCode > 0 && e.exitCode < 128 ? e.exitCode : 1;
   } finally {
     clearInterval(heartbeat);
   }

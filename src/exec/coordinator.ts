@@ -105,6 +105,8 @@ export async function executePlan(ctx: PlanContext, plan: Plan, options: Execute
       .then(async (record) => {
         if (record) {
           counts.ran++;
+          // Downstream stages are decided against what this stage actually produced.
+          decisions.set(id, { action: 'fresh', fingerprint: record.fingerprint, doc: decision.doc, record, reasons: decision.reasons });
           rememberOutputs(known, record);
           await options.lock?.record(stage, record);
           status.set(id, 'done');
@@ -287,14 +289,13 @@ async function runAttempt(
     options.signal,
   );
   if (outcome.type === 'failed') {
-    return fail({ retryable: outcome.reason !== 'cancelled', reason: outcome.reason, message: outcome.message, tail: outcome.tail });
+    // The stage's own account of its failure (e.g. a thrown Error's message) beats an exit code.
+    const own = outcome.reason === 'exit' ? await readOutcome(spec.resultFile) : undefined;
+    const message = own?.error && !own.error.startsWith('exited with code') ? `${own.error} (${outcome.message})` : outcome.message;
+    return fail({ retryable: outcome.reason !== 'cancelled', reason: outcome.reason, message, tail: outcome.tail });
   }
-  let result: StageOutcomeFile;
-  try {
-    result = JSON.parse(await readFile(spec.resultFile, 'utf8')) as StageOutcomeFile;
-  } catch {
-    return fail({ retryable: true, reason: 'exit', message: 'the stage process exited 0 but wrote no result', tail: [] });
-  }
+  const result = await readOutcome(spec.resultFile);
+  if (!result) return fail({ retryable: true, reason: 'exit', message: 'the stage process exited 0 but wrote no result', tail: [] });
   if (!result.ok) return fail({ retryable: true, reason: 'exit', message: result.error ?? 'stage failed', tail: [] });
 
   // Outputs: from staging, or (a command that wrote to the workspace path itself) from the workspace.
@@ -338,6 +339,14 @@ async function runAttempt(
   await rm(spec.checkpointDir, { recursive: true, force: true });
   emit({ type: 'stage-succeeded', id: stage.id, durationMs: record.durationMs, metrics: record.metrics });
   return { ok: true, record };
+}
+
+async function readOutcome(path: string): Promise<StageOutcomeFile | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as StageOutcomeFile;
+  } catch {
+    return undefined;
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
