@@ -10,8 +10,9 @@
  * a hook on that layer sees it).
  */
 import * as tf from '@tensorflow/tfjs-core';
-// Gradient kernels are registered by side effect (the core package alone has none).
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+// tfjs-core's node bundle has no gradient functions; the union package registers them into the
+// same tfjs-core when it loads (as src/ml does).
+import '@tensorflow/tfjs';
 import { err, ok, type Result } from '../../util/result.js';
 
 /** A model with a replaceable activation: the ViT's `forwardWithTap` bound to eval mode. */

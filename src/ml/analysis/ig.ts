@@ -5,8 +5,9 @@
  * Completeness, sum(attr) = F(x) - F(x'), is measured and returned, never assumed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// Gradient kernels are registered by side effect (the core package alone has none).
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+// tfjs-core's node bundle has no gradient functions; the union package registers them into the
+// same tfjs-core when it loads (as src/ml does).
+import '@tensorflow/tfjs';
 import { err, ok, type Result } from '../../util/result.js';
 import { readAndDispose, type AttributionError } from './gradcam.js';
 

@@ -1,0 +1,177 @@
+/**
+ * Analysis benchmarks (run: `node --import tsx bench/analysis.ts [--n 10000] [--d 2048] [--vitb]`).
+ *
+ * 1. FID on d-dim features of n images per set: our float64 symmetric-eigen route vs the
+ *    pytorch-fid route (numpy cov + scipy.linalg.sqrtm(S1 S2)) run by /usr/bin/python3 on the same
+ *    features in the same run: times, ratio, relative difference.
+ * 2. GradCAM and Integrated Gradients (50 steps) per image on the ViT-mini (and ViT-B/16 with
+ *    --vitb), against a plain forward pass of the same model measured in the same run.
+ * Prints a Markdown block to append to bench/RESULTS.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { featureStats, frechetDistance, gradCam, integratedGradients } from '../src/ml/analysis/index.js';
+import { createViT, selectBackend, VIT_B16, VIT_MINI, type ViTConfig } from '../src/ml/index.js';
+import { createRng } from '../src/util/rng.js';
+
+const args = process.argv.slice(2);
+const argNum = (name: string, fallback: number): number => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const N = argNum('--n', 10_000);
+const D = argNum('--d', 2048);
+const RANK = 64;
+const withVitB = args.includes('--vitb');
+const skipFid = args.includes('--no-fid');
+const lines: string[] = [];
+const say = (s: string): void => {
+  console.log(s);
+  lines.push(s);
+};
+
+/** n x d features: a rank-64 shared factor plus per-dimension noise (full rank, structured). */
+function makeFeatures(seed: number, n: number, d: number, shift: number): Float64Array {
+  const rng = createRng(seed);
+  const basis = new Float64Array(RANK * d);
+  for (let i = 0; i < basis.length; i++) basis[i] = rng.normal() / Math.sqrt(RANK);
+  const scale = Float64Array.from({ length: d }, () => 0.2 + rng.next());
+  const x = new Float64Array(n * d);
+  const z = new Float64Array(RANK);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < RANK; k++) z[k] = rng.normal();
+    const row = i * d;
+    for (let j = 0; j < d; j++) x[row + j] = shift + (scale[j] as number) * rng.normal();
+    for (let k = 0; k < RANK; k++) {
+      const zk = z[k] as number;
+      const b = k * d;
+      for (let j = 0; j < d; j++) x[row + j] = (x[row + j] as number) + zk * (basis[b + j] as number);
+    }
+  }
+  return x;
+}
+
+const PY_FID = `
+import sys, time, json, numpy as np
+from scipy import linalg
+n, d = int(sys.argv[3]), int(sys.argv[4])
+x1 = np.fromfile(sys.argv[1], dtype='<f8').reshape(n, d)
+x2 = np.fromfile(sys.argv[2], dtype='<f8').reshape(n, d)
+t0 = time.perf_counter()
+mu1, s1 = x1.mean(0), np.cov(x1, rowvar=False)
+mu2, s2 = x2.mean(0), np.cov(x2, rowvar=False)
+t1 = time.perf_counter()
+covmean, _ = linalg.sqrtm(s1.dot(s2), disp=False)
+if not np.isfinite(covmean).all():
+    off = np.eye(d) * 1e-6
+    covmean = linalg.sqrtm((s1 + off).dot(s2 + off))
+covmean = covmean.real
+diff = mu1 - mu2
+fid = diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+t2 = time.perf_counter()
+import scipy
+print(json.dumps({"fid": float(fid), "stats_s": t1 - t0, "distance_s": t2 - t1, "numpy": np.__version__, "scipy": scipy.__version__}))
+`;
+
+async function benchFid(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-fid-'));
+  try {
+    const x1 = makeFeatures(1, N, D, 0);
+    const x2 = makeFeatures(2, N, D, 0.05);
+    writeFileSync(join(dir, 'a.bin'), Buffer.from(x1.buffer));
+    writeFileSync(join(dir, 'b.bin'), Buffer.from(x2.buffer));
+    let t = performance.now();
+    const s1 = featureStats(x1, N, D);
+    const s2 = featureStats(x2, N, D);
+    const statsMs = performance.now() - t;
+    if (!s1.ok || !s2.ok) throw new Error('stats failed');
+    t = performance.now();
+    const ours = frechetDistance(s1.value, s2.value);
+    const distMs = performance.now() - t;
+    if (!ours.ok) throw new Error(ours.error.message);
+    const py = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY_FID, join(dir, 'a.bin'), join(dir, 'b.bin'), String(N), String(D)], { encoding: 'utf8', maxBuffer: 1 << 20 })) as
+      { fid: number; stats_s: number; distance_s: number; numpy: string; scipy: string };
+    const rel = Math.abs(ours.value.fid - py.fid) / Math.abs(py.fid);
+    say(`### FID, ${D}-d features, ${N} images per set (synthetic rank-${RANK} + diagonal noise)`);
+    say('');
+    say('| step | ours (TS, float64, symmetric eigen) | pytorch-fid route (numpy ' + py.numpy + ', scipy ' + py.scipy + ' sqrtm) | ours / scipy |');
+    say('| --- | --- | --- | --- |');
+    say(`| mean + covariance (both sets) | ${(statsMs / 1000).toFixed(2)} s | ${py.stats_s.toFixed(2)} s | ${(statsMs / 1000 / py.stats_s).toFixed(2)} |`);
+    say(`| Frechet distance | ${(distMs / 1000).toFixed(2)} s | ${py.distance_s.toFixed(2)} s | ${(distMs / 1000 / py.distance_s).toFixed(2)} |`);
+    say(`| total | ${((statsMs + distMs) / 1000).toFixed(2)} s | ${(py.stats_s + py.distance_s).toFixed(2)} s | ${((statsMs + distMs) / 1000 / (py.stats_s + py.distance_s)).toFixed(2)} |`);
+    say('');
+    say(`FID ours ${ours.value.fid.toPrecision(12)}, scipy ${py.fid.toPrecision(12)}, relative difference ${rel.toExponential(2)} (offset applied: ${ours.value.offset}; most negative clipped eigenvalue ${ours.value.minProductEigenvalue.toExponential(2)}).`);
+    say('');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchAttribution(name: string, config: ViTConfig, images: number, igImages: number): Promise<void> {
+  const built = createViT({ ...config, numClasses: 10 }, 0);
+  if (!built.ok) throw new Error(built.error.message);
+  const model = built.value;
+  model.mode = { trainBackbone: false, trainPrompts: false, trainHead: false, usePrompts: false };
+  const rng = createRng(5);
+  const shape: [number, number, number, number] = [1, config.imageSize, config.imageSize, config.channels];
+  const x = tf.tensor4d(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
+  const layoutVit = model.tokenLayout();
+  const layout = { prefix: layoutVit.patchStart, gridH: layoutVit.gridH, gridW: layoutVit.gridW };
+  const tapForward = (img: tf.Tensor4D, tap: (a: tf.Tensor3D) => tf.Tensor3D): tf.Tensor2D => model.forwardWithTap(img, { training: false, tap });
+  const logitForward = (img: tf.Tensor4D): tf.Tensor2D => model.forward(img);
+  // Warm-up (kernel set-up) excluded from the timings.
+  tf.tidy(() => model.forward(x)).dispose();
+  gradCam(tapForward, x, layout);
+  let t = performance.now();
+  for (let i = 0; i < images; i++) {
+    const y = tf.tidy(() => model.forward(x));
+    await y.data();
+    y.dispose();
+  }
+  const fwdMs = (performance.now() - t) / images;
+  t = performance.now();
+  for (let i = 0; i < images; i++) {
+    const r = gradCam(tapForward, x, layout);
+    if (!r.ok) throw new Error(r.error.message);
+  }
+  const camMs = (performance.now() - t) / images;
+  let igMs = NaN;
+  let igErr = NaN;
+  if (igImages > 0) {
+    t = performance.now();
+    for (let i = 0; i < igImages; i++) {
+      const r = integratedGradients(logitForward, x, { steps: 50, rule: 'gauss-legendre', batchSize: 10 });
+      if (!r.ok) throw new Error(r.error.message);
+      igErr = r.value.completenessError;
+    }
+    igMs = (performance.now() - t) / igImages;
+  }
+  x.dispose();
+  for (const v of model.params.values()) v.dispose();
+  say(`| ${name} (${config.imageSize}x${config.imageSize}x${config.channels}, patch ${config.patchSize}, width ${config.width}, depth ${config.depth}) | ${fwdMs.toFixed(1)} ms | ${camMs.toFixed(1)} ms (${(camMs / fwdMs).toFixed(1)}x) | ${Number.isNaN(igMs) ? 'not run' : `${igMs.toFixed(0)} ms (${(igMs / fwdMs).toFixed(0)}x); completeness error ${igErr.toExponential(1)}`} |`);
+}
+
+async function main(): Promise<void> {
+  const backend = await selectBackend(process.env['VPT_BACKEND']);
+  if (!backend.ok) throw new Error(backend.error.message);
+  say(`## Analysis benchmarks — ${new Date().toUTCString()}`);
+  say('');
+  say(`Command: \`node --import tsx bench/analysis.ts ${args.join(' ')}\`. Machine: ${cpus()[0]?.model ?? '?'} x${cpus().length}, Node ${process.version}. TF.js backend: ${backend.value.backend} (tfjs ${backend.value.tfjsVersion}, threads ${backend.value.threads}, simd ${backend.value.simd}).`);
+  say('');
+  if (!skipFid) await benchFid();
+  say('### GradCAM and Integrated Gradients per image (random-init weights, batch 1; IG = 50 Gauss-Legendre steps in batches of 10)');
+  say('');
+  say('| model | plain forward | GradCAM (x forward) | IG (x forward) |');
+  say('| --- | --- | --- | --- |');
+  await benchAttribution('ViT-mini', VIT_MINI, 20, 5);
+  if (withVitB) await benchAttribution('ViT-B/16', VIT_B16, 1, argNum('--vitb-ig', 0));
+  say('');
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

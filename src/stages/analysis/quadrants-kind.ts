@@ -1,0 +1,95 @@
+/**
+ * `analysis.quadrants`: places each task by measured FID (threshold: a param, default the median)
+ * and disparity (task.json), writes the table as JSON/CSV/MD plus a figure, and flags tasks whose
+ * measured similarity differs from the intended one.
+ */
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
+import { AnalysisStageError, pathParam, writeJsonFile } from './common.js';
+import type { FidSummary } from './fid-kind.js';
+import { placeQuadrants, quadrantCsv, quadrantMarkdown, type Disparity, type QuadrantInput, type Similarity } from './quadrants.js';
+
+export interface QuadrantParams {
+  /** fid.json files (or `analysis.fid` output folders). */
+  readonly fid: string | readonly string[];
+  /** Task folders whose task.json gives disparity and intended similarity (overrides what fid.json copied). */
+  readonly tasks?: readonly string[];
+  /** FID at or below which a task counts as near; default the median. */
+  readonly threshold?: number;
+}
+
+export async function readFidSummaries(paths: readonly string[]): Promise<QuadrantInput[]> {
+  const out: QuadrantInput[] = [];
+  for (const p of paths) {
+    const file = (await stat(p).catch(() => undefined))?.isDirectory() ? join(p, 'fid.json') : p;
+    let summary: FidSummary;
+    try {
+      summary = JSON.parse(await readFile(file, 'utf8')) as FidSummary;
+    } catch (e) {
+      throw new AnalysisStageError('unreadable', `${file}: ${(e as Error).message}`, file);
+    }
+    if (!Array.isArray(summary.tasks)) throw new AnalysisStageError('bad-fid', `${file}: no tasks array`, file);
+    for (const r of summary.tasks) {
+      if (typeof r.fid !== 'number' || typeof r.task !== 'string') throw new AnalysisStageError('bad-fid', `${file}: a task record lacks task/fid`, file);
+      out.push({ task: r.task, fid: r.fid, disparity: r.disparity ?? 'low', ...(r.similarity ? { intendedSimilarity: r.similarity } : {}), ...(r.group ? { group: r.group } : {}) });
+    }
+  }
+  return out;
+}
+
+export const quadrantsKind = defineKind<QuadrantParams>({
+  name: 'analysis.quadrants',
+  version: 1,
+  description: 'Place tasks in the disparity x FID quadrants (threshold default: median FID); table, figure, mismatch flags',
+  paramsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['fid'],
+    properties: {
+      fid: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }] },
+      tasks: { type: 'array', items: { type: 'string' } },
+      threshold: { type: 'number' },
+      seed: { type: 'integer' },
+    },
+  },
+  outputs: () => ['quadrants'],
+  resources: { cpu: 1, memoryMiB: 512 },
+  async run(ctx: StageContext<QuadrantParams>): Promise<StageRunResult> {
+    const p = ctx.params;
+    const fidPaths = (typeof p.fid === 'string' ? [p.fid] : p.fid).map((f) => pathParam(ctx, f));
+    let inputs = await readFidSummaries(fidPaths);
+    if (p.tasks) {
+      const { readTaskMeta } = await import('../../io/shards.js');
+      const metas = new Map<string, { disparity: Disparity; similarity?: Similarity; group: string }>();
+      for (const t of p.tasks) {
+        const m = await readTaskMeta(pathParam(ctx, t));
+        if (!m.ok) throw new AnalysisStageError(m.error.reason, m.error.message, m.error.path);
+        metas.set(m.value.name, { disparity: m.value.disparity, group: m.value.group, ...(m.value.similarity ? { similarity: m.value.similarity } : {}) });
+      }
+      inputs = inputs.map((i) => {
+        const m = metas.get(i.task);
+        if (!m) return i;
+        const { intendedSimilarity: _old, ...rest } = i;
+        void _old;
+        return { ...rest, disparity: m.disparity, group: m.group, ...(m.similarity ? { intendedSimilarity: m.similarity } : {}) };
+      });
+    }
+    if (inputs.length === 0) throw new AnalysisStageError('bad-fid', 'no FID values to place');
+    const table = placeQuadrants(inputs, p.threshold);
+    const out = ctx.outputs['quadrants'] as string;
+    await writeJsonFile(join(out, 'quadrants.json'), table);
+    await writeFile(join(out, 'quadrants.csv'), quadrantCsv(table));
+    await writeFile(join(out, 'quadrants.md'), quadrantMarkdown(table));
+    const { renderFigure, quadrantSpec } = await import('../report/plots.js');
+    const fig = await renderFigure('quadrants', 'Tasks by FID and disparity', quadrantSpec(table.rows, table.threshold));
+    if (!fig.ok) throw new AnalysisStageError(fig.error.reason, fig.error.message);
+    await writeFile(join(out, 'quadrants.svg'), fig.value.svg);
+    await writeFile(join(out, 'quadrants.png'), fig.value.png);
+    for (const r of table.rows) ctx.log(`${r.task}: FID ${r.fid.toFixed(3)} -> ${r.quadrant}${r.mismatch ? ` (intended ${r.intendedSimilarity})` : ''}`);
+    return {
+      metrics: { threshold: table.threshold, tasks: table.rows.length, mismatches: table.mismatches.length },
+      ...(table.mismatches.length ? { notes: [`measured placement differs from intended similarity: ${table.mismatches.join(', ')}`] } : {}),
+    };
+  },
+});
