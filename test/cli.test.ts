@@ -3,7 +3,7 @@
  * A stage appends its name to runs.log (not an output), so a test can see what really ran.
  */
 import { readFileSync } from 'node:fs';
-import { chmod, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, workspace } from './helpers/cli.js';
@@ -172,6 +172,37 @@ stages:
     const r = await runCli(['run'], ws);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/pipeline\.yaml:3:5/);
+  });
+
+  it('refuses an output path that escapes the workspace, by its text (exit 2) or through a symlink (exit 1)', async () => {
+    const outside = await workspace({});
+    const ws = await workspace({
+      'pipeline.yaml': `
+stages:
+  out:
+    shell: true
+    run: echo x > \${{ outputs.x }}
+    outs: { x: ../escaped.txt }
+`,
+    });
+    const r = await runCli(['run'], ws);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/pipeline\.yaml:6:\d+: error: .*outside the workspace/);
+
+    const linked = await workspace({
+      'pipeline.yaml': `
+stages:
+  out:
+    shell: true
+    run: echo x > \${{ outputs.x }}
+    outs: { x: link/escaped.txt }
+`,
+    });
+    await symlink(outside, join(linked, 'link'));
+    const s = await runCli(['run'], linked);
+    expect(s.exitCode).toBe(1);
+    expect(s.stdout).toMatch(/outside the workspace/);
+    await expect(stat(join(outside, 'escaped.txt'))).rejects.toThrow();
   });
 
   it('a stage that hangs past its timeout is killed with its whole process group', async () => {

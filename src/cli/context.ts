@@ -47,9 +47,10 @@ export async function loadWorkspace(file: string, options: PipelineOptions): Pro
   const kinds = builtinKinds();
   const loaded = await loadPipeline(absolute, { kinds, set: options.set ?? [], paramsFiles: options.params ?? [] });
   if (!loaded.ok) {
-    process.stderr.write(formatDiagnostics(loaded.error, { color: colorEnabled(process.stderr) }));
-    const errors = loaded.error.filter((d) => d.severity === 'error').length;
-    throw new CliExit(EXIT.invalid, `${errors} error(s) in ${file}`);
+    const text = formatDiagnostics(loaded.error, { color: colorEnabled(process.stderr) });
+    process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+    // The diagnostics said it all (with their count); only the exit code is left.
+    throw new CliExit(EXIT.invalid, '');
   }
   const store = await Store.open(loaded.value.workspace);
   return { pipeline: loaded.value, kinds, store, lockPath: lockPathFor(absolute) };

@@ -132,7 +132,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return e.exitCode === 0 ? EXIT.ok : EXIT.invalid;
     }
     if (e instanceof CliExit) {
-      process.stderr.write(`error: ${e.message}\n`);
+      if (e.message) process.stderr.write(`error: ${e.message}\n`);
       return e.code;
     }
     process.stderr.write(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

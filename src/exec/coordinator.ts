@@ -15,6 +15,7 @@ import type { EmitEvent, RunSummary } from './events.js';
 import type { Executor, JobOutcome } from './executor.js';
 import type { LockUpdater } from './lock-updater.js';
 import type { StageOutcomeFile, StageSpecFile } from './protocol.js';
+import { escapesWorkspace } from './containment.js';
 import { redirectArgv, redirectShell, stagedPath } from './staging.js';
 
 export interface Capacity {
@@ -307,6 +308,8 @@ async function runAttempt(
     if (!inStaging && !(await exists(source))) {
       return fail({ retryable: false, reason: 'missing-output', message: `declared output ${name} (${path}) was not produced`, tail: [] });
     }
+    const escape = await escapesWorkspace(workspace, path);
+    if (escape) return fail({ retryable: false, reason: 'store', message: escape, tail: [] });
     const ingested = await store.ingest(source, { move: inStaging });
     if (!ingested.ok) return fail({ retryable: false, reason: 'store', message: `storing ${path}: ${ingested.error.message}`, tail: [] });
     if (inStaging) {
