@@ -96,7 +96,7 @@ export async function buildMiniSuite(o: MiniBuildOptions): Promise<Result<{ task
     let pool: Generated;
     let test: Generated;
     try {
-      pool = generate(spec, poolSize, { size, side: 'train', bank }, rng, taskSeen);
+      pool = generate(spec, poolSize > 1000 ? [800, 200, poolSize - 1000] : [800, 200], { size, side: 'train', bank }, rng, taskSeen);
       test = generate(spec, o.testSize, { size, side: 'test', bank }, rng, taskSeen);
     } catch (e) {
       return err(dataError('bad-params', (e as Error).message));

@@ -226,11 +226,12 @@ export interface Generated {
 }
 
 /**
- * n images of balanced labels, each unseen in `seen` (the task's images so far). A repeat is redrawn; a
+ * Images for balanced label blocks (each block balanced on its own, e.g. [800, 200] so that both
+ * train800 and val200 are), each unseen in `seen` (the task's images so far). A repeat is redrawn; a
  * class that keeps repeating (its space of images is exhausted) is an error, not a silent duplicate.
  */
-export function generate(spec: Pick<MiniTaskSpec, 'name' | 'classNames' | 'render'>, n: number, base: Omit<RenderContext, 'rng'>, rng: Rng, seen: Set<string>): Generated {
-  const labels = balancedLabels(n, spec.classNames.length, rng);
+export function generate(spec: Pick<MiniTaskSpec, 'name' | 'classNames' | 'render'>, blocks: number | readonly number[], base: Omit<RenderContext, 'rng'>, rng: Rng, seen: Set<string>): Generated {
+  const labels = (typeof blocks === 'number' ? [blocks] : blocks).flatMap((n) => balancedLabels(n, spec.classNames.length, rng));
   const images: Uint8Array[] = [];
   for (const label of labels) {
     let attempt = 0;
