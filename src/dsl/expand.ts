@@ -77,6 +77,7 @@ interface Template {
   runC: readonly Segment[] | undefined;
   shell: boolean;
   envC: (readonly [string, Compiled])[];
+  staticEnv: Record<string, string> | undefined;
   outsC: { readonly name: string | undefined; readonly c: Compiled; readonly ptr: string }[];
   depsC: Compiled[];
   needs: { readonly text: string; readonly at: SourceRange; cells: Cell[] }[];
@@ -91,7 +92,7 @@ interface Cell {
   readonly tpl: Template;
   readonly values: Readonly<Record<string, MatrixScalar>>;
   readonly keys: readonly string[];
-  readonly n: number;
+  n: number;
   /** Per site of the template: the bound target (one cell, or a list), or undefined if unbound. */
   targets: (Cell | Cell[] | undefined)[];
   deps: number[];
@@ -114,12 +115,11 @@ export function expandStages(sources: readonly TemplateSource[], ctx: ExpandCont
   const cellById = new Map<string, Cell>();
   for (const t of templates) {
     if (!t.usable) continue;
-    t.cells = t.cells.map((c) => {
-      const cell: Cell = { ...c, n: cells.length };
+    for (const cell of t.cells) {
+      cell.n = cells.length;
       cells.push(cell);
       cellById.set(cell.id, cell);
-      return cell;
-    });
+    }
   }
 
   // 2. Compile every value of every template; bind stage references to templates.
@@ -129,35 +129,34 @@ export function expandStages(sources: readonly TemplateSource[], ctx: ExpandCont
   // 3. Bind references per cell (matrix matching) and build the dependency graph.
   for (const c of cells) bindCell(c, diags);
 
-  // 4. Cycles.
-  const adj = cells.map((c) => c.deps);
-  const inCycle = new Uint8Array(cells.length);
-  for (const comp of cyclicComponents(cells.length, adj)) {
-    for (const v of comp) inCycle[v] = 1;
-    const loop = loopIn(comp, adj).map((v) => cells[v] as Cell);
-    const edges = loop.map((a, i) => [a, loop[(i + 1) % loop.length] as Cell] as const);
-    const related = edges.map(([a, b]) => ({ message: `\`${a.id}\` depends on \`${b.id}\``, location: edgeLocation(a, b) }));
-    const names = [...loop.map((c) => c.id), (loop[0] as Cell).id].join(' -> ');
-    diags.error('cycle', `dependency cycle: ${names}`, related[0]?.location ?? (loop[0] as Cell).tpl.location, { related });
-  }
-
-  // 5. Resolve in dependency order (Kahn); cells in or behind a cycle are never ready.
+  // 4. Order by dependencies (Kahn). Only if some cells are left over is there a cycle to name.
   const dependents: number[][] = cells.map(() => []);
   const pending = new Int32Array(cells.length);
   for (const c of cells) {
     pending[c.n] = c.deps.length;
     for (const d of c.deps) (dependents[d] as number[]).push(c.n);
   }
-  const queue: number[] = [];
-  for (const c of cells) if (pending[c.n] === 0 && !inCycle[c.n]) queue.push(c.n);
-  for (let q = 0; q < queue.length; q++) {
-    const c = cells[queue[q] as number] as Cell;
-    resolveCell(c, ctx);
-    for (const d of dependents[c.n] as number[]) {
+  const order: number[] = [];
+  for (const c of cells) if (pending[c.n] === 0) order.push(c.n);
+  for (let q = 0; q < order.length; q++) {
+    for (const d of dependents[order[q] as number] as number[]) {
       pending[d] = (pending[d] as number) - 1;
-      if (pending[d] === 0 && !inCycle[d]) queue.push(d);
+      if (pending[d] === 0) order.push(d);
     }
   }
+  if (order.length < cells.length) {
+    const adj = cells.map((c) => c.deps);
+    for (const comp of cyclicComponents(cells.length, adj)) {
+      const loop = loopIn(comp, adj).map((v) => cells[v] as Cell);
+      const edges = loop.map((a, i) => [a, loop[(i + 1) % loop.length] as Cell] as const);
+      const related = edges.map(([a, b]) => ({ message: `\`${a.id}\` depends on \`${b.id}\``, location: edgeLocation(a, b) }));
+      const names = [...loop.map((c) => c.id), (loop[0] as Cell).id].join(' -> ');
+      diags.error('cycle', `dependency cycle: ${names}`, related[0]?.location ?? (loop[0] as Cell).tpl.location, { related });
+    }
+  }
+
+  // 5. Resolve in dependency order; cells in or behind a cycle are not in `order`.
+  for (const n of order) resolveCell(cells[n] as Cell, ctx);
 
   checkOutputConflicts(cells, diags);
   return cells.filter((c) => c.state === 'done' && c.stage).map((c) => c.stage as Stage);
@@ -234,6 +233,7 @@ function createTemplate(src: TemplateSource, index: number, ctx: ExpandContext):
     runC: undefined,
     shell: raw.shell === true,
     envC: [],
+    staticEnv: undefined,
     outsC: [],
     depsC: [],
     needs: [],
@@ -292,7 +292,7 @@ function expandTemplateMatrix(t: Template, ctx: ExpandContext): void {
       ok = false;
       continue;
     }
-    const found = lookupParam(ctx.params, only.expr.path, exprAt(doc, kptr, 0), diags);
+    const found = lookupParam(ctx.params, only.expr.path, () => exprAt(doc, kptr, 0), diags);
     if (!found.ok) {
       ok = false;
       continue;
@@ -359,9 +359,10 @@ function mkCell(id: string, tpl: Template, values: Readonly<Record<string, Matri
   return { id, tpl, values, keys, n: -1, targets: [], deps: [], outputs: undefined, state: 'pending', stage: undefined };
 }
 
-function lookupParam(params: unknown, path: readonly string[], at: SourceRange, diags: Diags): { ok: true; value: unknown } | { ok: false } {
+function lookupParam(params: unknown, path: readonly string[], where: () => SourceRange, diags: Diags): { ok: true; value: unknown } | { ok: false } {
   const r = lookup(params, path);
   if (r.found) return { ok: true, value: r.value };
+  const at = where();
   const prefix = path.slice(0, r.missingAt);
   const missing = path[r.missingAt] ?? '';
   const s = didYouMean(missing, r.available);
@@ -596,7 +597,7 @@ function evalExpr(seg: StrSeg, p: string, st: EvalState): unknown {
   const e = seg.expr;
   switch (e.root) {
     case 'params': {
-      const r = lookupParam(ctx.params, e.path, exprAt(doc, p, seg.occurrence), ctx.diags);
+      const r = lookupParam(ctx.params, e.path, () => exprAt(doc, p, seg.occurrence), ctx.diags);
       if (!r.ok) {
         st.failed = true;
         return undefined;
@@ -738,7 +739,7 @@ function resolveCell(cell: Cell, ctx: ExpandContext): void {
       cell.state = 'failed';
       return;
     }
-    const mapped = new Map(outs.map(([n, w2, p]) => [n, [w2, p] as const]));
+    const mapped = outs.length > 0 ? new Map(outs.map(([n, w2, p]) => [n, [w2, p] as const])) : undefined;
     for (const [n, , p] of outs) {
       if (!names.includes(n)) {
         diags.error('unknown-output', `kind \`${kind.name}\` has no output \`${n}\``, keyOrValue(doc, p), { hint: hintFor(n, names) ?? `its outputs: ${names.join(', ') || '(none)'}` });
@@ -746,7 +747,7 @@ function resolveCell(cell: Cell, ctx: ExpandContext): void {
       }
     }
     for (const n of names) {
-      const m = mapped.get(n);
+      const m = mapped?.get(n);
       assign(n, m ? m[0] : `${ctx.outputsRoot}/${slug}/${n}`, m ? m[1] : undefined);
     }
   } else {
@@ -754,8 +755,15 @@ function resolveCell(cell: Cell, ctx: ExpandContext): void {
   }
   st.ownOutputs = outputs;
 
-  const env: Record<string, string> = { ...ctx.env };
-  for (const [k, c] of t.envC) env[k] = interpolate(evaluate(c, st));
+  let env: Record<string, string>;
+  if (t.staticEnv) env = t.staticEnv;
+  else {
+    env = { ...ctx.env };
+    for (const [k, c] of t.envC) env[k] = interpolate(evaluate(c, st));
+    env = canonical(env);
+    // Without expressions every cell has the same env: share one object.
+    if (t.envC.every(([, c]) => c.t === 'static')) t.staticEnv = env;
+  }
   for (const d of t.depsC) {
     const v = evaluate(d, st);
     if (typeof v === 'string' && v !== '') st.inputs.push({ path: inputPath(ctx.workspace, v) });
@@ -806,7 +814,7 @@ function resolveCell(cell: Cell, ctx: ExpandContext): void {
     needs: [...needs].sort(),
     inputs,
     outputs,
-    env: canonical(env),
+    env,
     resources: t.resources,
     retries: t.retries,
     timeoutSeconds: t.timeoutSeconds,
@@ -814,7 +822,8 @@ function resolveCell(cell: Cell, ctx: ExpandContext): void {
     location: t.location,
   };
   if (t.type === 'builtin' && t.kind) {
-    const stage: BuiltinStage = { ...base, type: 'builtin', uses: t.kind.name, with: canonical(withValue ?? {}) };
+    // Already canonical: compiled objects evaluate with sorted keys and params are canonical.
+    const stage: BuiltinStage = { ...base, type: 'builtin', uses: t.kind.name, with: withValue ?? {} };
     cell.stage = stage;
   } else {
     const stage: CommandStage = { ...base, type: 'command', command: command ?? [], shell: t.shell };

@@ -30,7 +30,8 @@ export function expandMatrix(spec: MatrixSpec): MatrixCell[] {
   }
   combos = combos.filter((c) => !spec.exclude.some((ex) => Object.entries(ex).every(([k, v]) => c[k] === v)));
   const declaredSet = new Set(declared);
-  const original = combos.map((c) => ({ ...c }));
+  // Includes compare against the original values; copy only when there are includes.
+  const original = spec.include.length > 0 ? combos.map((c) => ({ ...c })) : combos;
   const added: Record<string, MatrixScalar>[] = [];
   for (const inc of spec.include) {
     let merged = false;
@@ -47,7 +48,14 @@ export function expandMatrix(spec: MatrixSpec): MatrixCell[] {
   const extraKeys: string[] = [];
   for (const inc of spec.include) for (const k of Object.keys(inc)) if (!declaredSet.has(k) && !extraKeys.includes(k)) extraKeys.push(k);
   const order = [...declared, ...extraKeys];
-  return [...combos, ...added].map((values) => ({ values, keys: order.filter((k) => k in values) }));
+  const shared = new Map<string, string[]>();
+  return [...combos, ...added].map((values) => {
+    const keys = order.filter((k) => k in values);
+    const name = keys.join('\u0000');
+    let same = shared.get(name);
+    if (!same) shared.set(name, (same = keys));
+    return { values, keys: same };
+  });
 }
 
 /** `train[task=dtd,method=vpt-deep]`, or just the template id for a matrix-less stage. */

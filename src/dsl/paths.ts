@@ -4,7 +4,10 @@ import { err, ok, type Result } from '../util/result.js';
 
 const SLUG_SAFE = /[A-Za-z0-9._=,+-]/;
 
+const ALL_SAFE = /^[A-Za-z0-9._=,+-]*$/;
+
 function encodeSlugPart(s: string): string {
+  if (ALL_SAFE.test(s) && s !== '.' && s !== '..') return s;
   let out = '';
   for (const ch of s) {
     if (SLUG_SAFE.test(ch)) out += ch;
@@ -30,6 +33,8 @@ export function stageSlug(id: string): string {
  * path; an error when it leaves the workspace or is the workspace itself.
  */
 export function workspacePath(workspace: string, written: string): Result<string, string> {
+  // Fast path (10,000-cell matrices): already a normalised relative path.
+  if (isNormalRelative(written)) return ok(written);
   const abs = path.resolve(workspace, written);
   const rel = path.relative(workspace, abs);
   if (rel === '') return err(`\`${written}\` is the workspace itself`);
@@ -43,4 +48,11 @@ export function workspacePath(workspace: string, written: string): Result<string
 export function inputPath(workspace: string, written: string): string {
   const rel = path.relative(workspace, path.resolve(workspace, written));
   return rel === '' ? '.' : rel.split(path.sep).join('/');
+}
+
+// Relative, no empty, `.` or `..` segments, no trailing slash, no backslash.
+const NORMAL_RELATIVE = /^(?:(?!\.\.?\/)[^/\\]+\/)*(?!\.\.?$)[^/\\]+$/;
+
+function isNormalRelative(p: string): boolean {
+  return NORMAL_RELATIVE.test(p);
 }
