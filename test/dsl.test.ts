@@ -252,6 +252,31 @@ stages:
     ]);
   });
 
+  it('matches needs globs over cell ids and passes a list reference typed into with:', async () => {
+    const p = await loadOk({
+      'pipeline.yaml': `
+stages:
+  train:
+    matrix: { task: [a, b], method: [ft, vpt] }
+    uses: test.train
+    with: { method: "\${{ matrix.method }}" }
+  gate:
+    run: echo gate
+    needs: ["train[task=a,*]"]
+  collect:
+    uses: test.data
+    with: { models: "\${{ stages.train.outputs.model }}" }
+`,
+    });
+    expect(stage(p, 'gate').needs).toEqual(['train[task=a,method=ft]', 'train[task=a,method=vpt]']);
+    expect(builtin(p, 'collect').with.models).toEqual([
+      'artifacts/pipeline/train/task=a,method=ft/model',
+      'artifacts/pipeline/train/task=a,method=vpt/model',
+      'artifacts/pipeline/train/task=b,method=ft/model',
+      'artifacts/pipeline/train/task=b,method=vpt/model',
+    ]);
+  });
+
   it('checks output names whose existence depends on params', async () => {
     const ds = await loadErr({
       'pipeline.yaml': `
