@@ -73,6 +73,8 @@ export async function executePlan(ctx: PlanContext, plan: Plan, options: Execute
         }
       }
       counts.restored++;
+      // A restore is a use: gc's size and age caps evict least recently used results first.
+      await ctx.store.markUsed(decision.fingerprint);
       emit({ type: 'stage-restored', id, reasons: decision.reasons });
     } else {
       counts.fresh++;

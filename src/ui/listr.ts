@@ -41,6 +41,7 @@ export class ListrRenderer implements Renderer {
           new Promise<void>((resolve, reject) => {
             group.task = task;
             group.finish = (error) => (error ? reject(error) : resolve());
+            task.output = 'waiting';
           }),
       })),
       { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false, outputBar: Infinity, persistentOutput: false } } as never,
