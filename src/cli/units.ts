@@ -1,17 +1,16 @@
-/** `20GiB`, `500MB`, `1024` (bytes) -> bytes; null when malformed. */
+import { parseMemory } from '../dsl/index.js';
+
+/** `20GiB`, `500MB`, `1024` (MiB, as in `resources.memory`) -> bytes; null when malformed. */
 export function parseSize(text: string): number | null {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|K|M|G|T)?\s*$/i.exec(text);
-  if (!m) return null;
-  const unit = (m[2] ?? 'B').toLowerCase();
-  const factor: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-  return Math.round(Number(m[1]) * (factor[unit] as number));
+  const mib = parseMemory(/^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : text);
+  return mib.ok ? Math.round(mib.value * 2 ** 20) : null;
 }
 
-/** `90s`, `30m`, `12h`, `30d`, `2w` -> milliseconds; null when malformed. */
-export function parseDuration(text: string): number | null {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/i.exec(text);
+/** An age for `gc --max-age`: `12h`, `30d`, `2w` -> milliseconds; null when malformed. */
+export function parseAge(text: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(m|h|d|w)\s*$/i.exec(text);
   if (!m) return null;
-  const factor: Record<string, number> = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 };
+  const factor: Record<string, number> = { m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 };
   return Number(m[1]) * (factor[(m[2] as string).toLowerCase()] as number);
 }
 

@@ -1,3 +1,4 @@
+import { didYouMean } from '../dsl/index.js';
 import { err, ok, type Result } from '../util/result.js';
 import type { StageGraph } from './graph.js';
 
@@ -44,7 +45,7 @@ export function selectStages(graph: StageGraph, options: SelectionOptions): Resu
     for (const pattern of patterns ?? []) {
       const matched = matchStages(graph, pattern);
       if (matched.length === 0) {
-        const suggestion = closest(pattern, [...new Set(graph.order.map((id) => graph.stage(id).template)), ...graph.order]);
+        const suggestion = didYouMean(pattern, [...new Set(graph.order.map((id) => graph.stage(id).template)), ...graph.order]);
         return err({
           reason: 'no-match',
           pattern,
@@ -81,31 +82,4 @@ export function selectStages(graph: StageGraph, options: SelectionOptions): Resu
   const required = new Set<string>();
   for (const id of selected) for (const up of graph.upstream.get(id) ?? []) if (!selected.has(up)) required.add(up);
   return ok({ selected, required });
-}
-
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = levenshtein(word, c);
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function levenshtein(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = prev[0] as number;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = prev[j] as number;
-      prev[j] = Math.min(above + 1, (prev[j - 1] as number) + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return prev[b.length] as number;
 }

@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseLockFile } from '../../store/index.js';
-import { parseDuration, parseSize } from '../units.js';
 import { loadWorkspace, splitFileAndTargets, type PipelineOptions } from '../context.js';
 import { CliExit, EXIT } from '../exit-codes.js';
-import { formatBytes } from '../units.js';
+import { formatBytes, parseAge, parseSize } from '../units.js';
 
 export interface GcCliOptions extends PipelineOptions {
   readonly maxSize?: string;
@@ -28,9 +27,9 @@ export async function gcCommand(positionals: string[], options: GcCliOptions): P
   const lock = lockText === undefined ? undefined : parseLockFile(lockText, lockPath);
   if (lock && !lock.ok) throw new CliExit(EXIT.invalid, `${lockPath}: ${lock.error.message}`);
   const maxBytes = options.maxSize === undefined ? undefined : parseSize(options.maxSize);
-  const maxAgeMs = options.maxAge === undefined ? undefined : parseDuration(options.maxAge);
+  const maxAgeMs = options.maxAge === undefined ? undefined : parseAge(options.maxAge);
   if (maxBytes === null) throw new CliExit(EXIT.invalid, `--max-size takes a size like 500MiB or 20GiB, got '${options.maxSize}'`);
-  if (maxAgeMs === null) throw new CliExit(EXIT.invalid, `--max-age takes an age like 12h or 30d, got '${options.maxAge}'`);
+  if (maxAgeMs === null) throw new CliExit(EXIT.invalid, `--max-age takes an age like 12h, 30d or 2w, got '${options.maxAge}'`);
   const capped = maxBytes !== undefined || maxAgeMs !== undefined;
   const keep: string[] = [];
   if (!capped) {
