@@ -18,7 +18,9 @@ import { createRng } from '../src/util/rng.js';
 import { machineLine } from './machine.js';
 
 const args = process.argv.slice(2);
-const count = Number(args[args.indexOf('--images') + 1] ?? 240) || 240;
+const at = args.indexOf('--images');
+const count = at >= 0 ? Number(args[at + 1]) : 240;
+if (!Number.isInteger(count) || count < 16) throw new Error('--images needs an integer >= 16');
 const append = args.includes('--append');
 
 /** JPEGs of 500x375 (a typical Caltech/DTD/Pets source size) with smooth random content. */

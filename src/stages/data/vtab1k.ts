@@ -105,7 +105,7 @@ export async function readVtabTaskFolder(folder: VtabFolder): Promise<Result<Vta
       }
       where.set(e.path, { index: pool.length, file, line: e.line });
       out.push(pool.length);
-      pool.push({ file: join(folder.dir, e.path), label: e.label });
+      pool.push({ file: join(folder.dir, e.path), label: e.label, ref: `${file}:${e.line}` });
     }
     return ok(out);
   };
@@ -116,7 +116,8 @@ export async function readVtabTaskFolder(folder: VtabFolder): Promise<Result<Vta
     if (!idx.ok) return idx;
     splits.set(name, idx.value);
   }
-  const test = (lists.get('test') as ListEntry[]).map((e) => ({ file: join(folder.dir, e.path), label: e.label }));
+  const testFile = join(folder.dir, 'test.txt');
+  const test = (lists.get('test') as ListEntry[]).map((e) => ({ file: join(folder.dir, e.path), label: e.label, ref: `${testFile}:${e.line}` }));
   return ok({ pool, splits: new Map([['train800', splits.get('train800') as number[]], ['val200', splits.get('val200') as number[]], ['train800val200', splits.get('train800val200') as number[]]]), test, listDigests });
 }
 

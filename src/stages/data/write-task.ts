@@ -50,6 +50,14 @@ export async function writeMemoryTask(taskDir: string, base: TaskMetaBase, split
 export interface FileItem {
   readonly file: string;
   readonly label: number;
+  /** Where the item was listed (`list.txt:12`), added to error messages. */
+  readonly ref?: string;
+}
+
+/** Adds the list-file reference of the failing image, when it has one. */
+function withRef(e: DataError, items: readonly FileItem[]): DataError {
+  const item = items.find((x) => x.file === e.file);
+  return item?.ref ? { ...e, message: `${e.message} (listed at ${item.ref})` } : e;
 }
 
 export interface FileTaskPlan {
@@ -84,7 +92,7 @@ export async function writeFileTask(plan: FileTaskPlan, decoder: DecodePool): Pr
     decoded.set(used[k] as number, img);
     tick();
   }, plan.signal ? { signal: plan.signal } : {});
-  if (!poolResult.ok) return poolResult;
+  if (!poolResult.ok) return err(withRef(poolResult.error, plan.pool));
 
   await mkdir(plan.taskDir, { recursive: true });
   const writers: SplitWriter[] = [];
@@ -115,7 +123,7 @@ export async function writeFileTask(plan: FileTaskPlan, decoder: DecodePool): Pr
     }, plan.signal ? { signal: plan.signal } : {});
     if (!testResult.ok) {
       for (const w of writers) await w.abort();
-      return testResult;
+      return err(withRef(testResult.error, plan.test));
     }
     digests[testName] = th.digest('hex');
     counts[testName] = plan.test.length;
