@@ -6,6 +6,8 @@ import { KindRegistry } from './registry.js';
 import type { StageKind } from './kind.js';
 import { dataKinds } from './data/index.js';
 import { trainKinds } from './train/index.js';
+import { analysisKinds } from './analysis/index.js';
+import { reportKinds } from './report/index.js';
 
 export type { StageKind, StageContext, StageRunResult, ProgressUpdate, JsonSchema } from './kind.js';
 export { defineKind } from './kind.js';
@@ -15,6 +17,8 @@ const families: ReadonlyArray<readonly StageKind<never>[]> = [
   // Families register here, e.g. `dataKinds` from './data/index.js'.
   dataKinds,
   trainKinds,
+  analysisKinds,
+  reportKinds,
 ];
 
 let registry: KindRegistry | undefined;

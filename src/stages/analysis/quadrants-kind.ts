@@ -81,7 +81,7 @@ export const quadrantsKind = defineKind<QuadrantParams>({
     await writeJsonFile(join(out, 'quadrants.json'), table);
     await writeFile(join(out, 'quadrants.csv'), quadrantCsv(table));
     await writeFile(join(out, 'quadrants.md'), quadrantMarkdown(table));
-    const { renderFigure, quadrantSpec } = await import('../report/plots.js');
+    const { renderFigure, quadrantSpec } = await import('../report/index.js');
     const fig = await renderFigure('quadrants', 'Tasks by FID and disparity', quadrantSpec(table.rows, table.threshold));
     if (!fig.ok) throw new AnalysisStageError(fig.error.reason, fig.error.message);
     await writeFile(join(out, 'quadrants.svg'), fig.value.svg);

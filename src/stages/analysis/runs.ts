@@ -2,14 +2,14 @@
  * Reading what training stages leave behind: a run's `metrics.json` and its `predictions`.
  * Kept in one small module so a change in the training stages' file shapes is a change here only.
  *
- * metrics.json (tolerant reader): {
- *   task?, method?, seed?, trainSize? (or dataSize),
- *   history (or epochs): [{ epoch, phase?, train_loss, train_top1?, evals: { <split>: { loss, top1 } } }],
- *   test_top1? (or final.test_top1 / metrics.test_top1; else the last epoch's evals.test.top1),
- *   environment?: { backend, cpuModel, ... }
- * }   top-1 values are fractions in [0, 1].
- * predictions: JSON `{ label: number[], predicted: number[], correct?: boolean[] }` or an array of
- *   `{ index?, label, predicted, correct? }`, or CSV with a `label,predicted[,correct]` header.
+ * metrics.json as `train.vit` writes it (read tolerantly): {
+ *   task, group?, method, seed, trainSplit?, testSplit? (default `test`), valSplit?,
+ *   history: [{ epoch (0-based), phase, train_loss, train_top1, evals: { <split name>: { loss, top1 } } }],
+ *   final: { test_top1, ... } (else the last epoch's test eval), environment: { backend, cpuModel, ... }
+ * }   top-1 values are fractions in [0, 1]. The training-set size comes from the run reference,
+ *   `trainSize`, or the split name (`size5000-train` -> 5000, `train800val200` -> 800).
+ * predictions as `train.vit` writes them: `{ items: [{ index, label, predicted, correct }] }`; also
+ *   accepted: a bare array of such items, `{ label[], predicted[] }`, or CSV with a `label,predicted` header.
  */
 import { readFile } from 'node:fs/promises';
 import { err, ok, type Result } from '../../util/result.js';
@@ -29,6 +29,7 @@ export interface RunRecord {
   readonly method: string;
   readonly seed: number;
   readonly trainSize?: number;
+  readonly group?: string;
   /** Fraction in [0, 1]. */
   readonly testTop1: number;
   readonly epochs: readonly EpochPoint[];
@@ -61,15 +62,17 @@ export function parseMetrics(text: string, ref: RunRef): Result<RunRecord, RunRe
     return err({ reason: 'bad-metrics', message: `${path}: not JSON: ${(e as Error).message}`, path });
   }
   if (!isObj(raw)) return err({ reason: 'bad-metrics', message: `${path}: expected a JSON object`, path });
+  const testName = typeof raw['testSplit'] === 'string' ? raw['testSplit'] : 'test';
+  const valName = typeof raw['valSplit'] === 'string' ? raw['valSplit'] : undefined;
   const history = Array.isArray(raw['history']) ? raw['history'] : Array.isArray(raw['epochs']) ? raw['epochs'] : [];
   const epochs: EpochPoint[] = [];
   for (const [i, h] of history.entries()) {
     if (!isObj(h)) return err({ reason: 'bad-metrics', message: `${path}: history[${i}] is not an object`, path });
     const evals = isObj(h['evals']) ? h['evals'] : {};
-    const test = isObj(evals['test']) ? evals['test'] : {};
-    const val = isObj(evals['val200']) ? evals['val200'] : isObj(evals['val']) ? evals['val'] : {};
+    const test = isObj(evals[testName]) ? evals[testName] : {};
+    const val = valName !== undefined && isObj(evals[valName]) ? evals[valName] : {};
     const e: EpochPoint = {
-      epoch: numOr(h['epoch']) ?? i + 1,
+      epoch: numOr(h['epoch']) ?? i,
       ...(typeof h['phase'] === 'string' ? { phase: h['phase'] } : {}),
       ...opt('trainLoss', numOr(h['train_loss'] ?? h['trainLoss'])),
       ...opt('testLoss', numOr(test['loss'])),
@@ -87,12 +90,20 @@ export function parseMetrics(text: string, ref: RunRef): Result<RunRecord, RunRe
   const method = ref.method ?? (typeof raw['method'] === 'string' ? raw['method'] : undefined);
   if (!task || !method) return err({ reason: 'bad-metrics', message: `${path}: task and method are neither in the run reference nor in the file`, path });
   const seed = ref.seed ?? numOr(raw['seed']) ?? 0;
-  const trainSize = ref.trainSize ?? numOr(raw['trainSize']) ?? numOr(raw['dataSize']);
+  const trainSize = ref.trainSize ?? numOr(raw['trainSize']) ?? numOr(raw['dataSize']) ?? sizeFromSplit(raw['trainSplit']);
+  const group = typeof raw['group'] === 'string' ? raw['group'] : undefined;
   const environment: Record<string, string | number | boolean> = {};
   if (isObj(raw['environment'])) {
     for (const [k, v] of Object.entries(raw['environment'])) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') environment[k] = v;
   }
-  return ok({ task, method, seed, ...(trainSize !== undefined ? { trainSize } : {}), testTop1: top1, epochs, environment, source: path });
+  return ok({ task, method, seed, ...(trainSize !== undefined ? { trainSize } : {}), ...(group ? { group } : {}), testTop1: top1, epochs, environment, source: path });
+}
+
+/** `size5000-train` / `size5000-trainval` -> 5000; `train800` / `train800val200` -> 800. */
+export function sizeFromSplit(split: unknown): number | undefined {
+  if (typeof split !== 'string') return undefined;
+  const m = /^size(\d+)-/.exec(split) ?? /^train(\d+)/.exec(split);
+  return m ? Number(m[1]) : undefined;
 }
 
 function opt<K extends string>(key: K, v: number | undefined): Partial<Record<K, number>> {
@@ -126,8 +137,9 @@ export function parsePredictions(text: string, path: string): Result<Predictions
     } catch (e) {
       return bad(`not JSON: ${(e as Error).message}`);
     }
-    if (Array.isArray(raw)) {
-      for (const [i, r] of raw.entries()) {
+    const rows = Array.isArray(raw) ? raw : isObj(raw) && Array.isArray(raw['items']) ? raw['items'] : undefined;
+    if (rows) {
+      for (const [i, r] of rows.entries()) {
         if (!isObj(r) || numOr(r['label']) === undefined || numOr(r['predicted']) === undefined) return bad(`row ${i} needs numeric label and predicted`);
         label.push(r['label'] as number);
         predicted.push(r['predicted'] as number);
@@ -137,7 +149,7 @@ export function parsePredictions(text: string, path: string): Result<Predictions
       label = (raw['label'] ?? raw['labels']) as number[];
       predicted = raw['predicted'] as number[];
       correct = Array.isArray(raw['correct']) ? (raw['correct'] as boolean[]) : [];
-    } else return bad('expected {label[], predicted[]} or an array of {label, predicted}');
+    } else return bad('expected {items: [{label, predicted}]}, an array of {label, predicted} or {label[], predicted[]}');
   } else {
     const lines = trimmed.split(/\r?\n/);
     const head = (lines[0] ?? '').split(',').map((s) => s.trim());

@@ -1,0 +1,360 @@
+/**
+ * `report.study` writes the study report: report.md, a self-contained report.html (figures as
+ * inline SVG), results.csv, results.json and figures/*.svg|png. `report.plots` writes the figures only.
+ */
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
+import { readRun, type QuadrantRow, type QuadrantTable, type RunRecord, type RunRef } from '../analysis/index.js';
+import { toHtml, toMarkdown, type Block } from './document.js';
+import { PAPER_GROUP_MEANS, PAPER_VPT_WINS } from './paper.js';
+import {
+  ablationBarsSpec, accuracyVsSizeSpec, fidGapSpec, lossCurvesSpec, renderFigure,
+  type AccuracyPoint, type BarPoint, type Figure, type GapPoint, type LossPoint,
+} from './plots.js';
+import { buildStudy, canonicalMethod, fmtCell, methodLabel, type GroupSummary, type StudyTables } from './study.js';
+
+export interface ReportRunRef extends RunRef {
+  /** The pipeline stage that made the run: its lock entry supplies environment facts. */
+  readonly stage?: string;
+  readonly environment?: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface ReportParams {
+  /** Runs: metrics.json paths, or references with labels. */
+  readonly runs: ReadonlyArray<string | ReportRunRef>;
+  /** quadrants.json (or the `analysis.quadrants` output folder). */
+  readonly quadrants?: string;
+  /** Task folders (group names from task.json). */
+  readonly tasks?: readonly string[];
+  /** pipeline.lock (YAML, `stages: {id: {fingerprint, ...}}`). */
+  readonly lock?: string;
+  /** attribution.json files (or `analysis.attribution` output folders): IG completeness is reported. */
+  readonly attributions?: readonly string[];
+  /** Training-set size of the main table. */
+  readonly trainSize?: number;
+  /** e.g. `vtab-full`, `vtab-mini`. The paper's table is shown for vtab-full, or whenever task names match it (`paper: auto`). */
+  readonly suite?: string;
+  readonly paper?: 'auto' | 'always' | 'never';
+  readonly title?: string;
+}
+
+export type ReportError = { readonly reason: 'unreadable' | 'bad-input' | 'render'; readonly message: string; readonly path?: string };
+
+export class ReportStageError extends Error {
+  readonly reason: ReportError['reason'];
+  constructor(e: ReportError) {
+    super(`${e.reason}: ${e.message}`);
+    this.reason = e.reason;
+  }
+}
+
+export interface LockEntry { readonly id: string; readonly fingerprint: string; readonly fields: Readonly<Record<string, string | number | boolean>>; readonly environment: Readonly<Record<string, string | number | boolean>> }
+
+export function parseLock(text: string, path: string): LockEntry[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new ReportStageError({ reason: 'bad-input', message: `${path}: not YAML: ${(e as Error).message}`, path });
+  }
+  const stages = (doc as { stages?: unknown } | null)?.stages;
+  if (typeof stages !== 'object' || stages === null || Array.isArray(stages)) throw new ReportStageError({ reason: 'bad-input', message: `${path}: no \`stages:\` mapping`, path });
+  const scalars = (o: unknown): Record<string, string | number | boolean> => {
+    const out: Record<string, string | number | boolean> = {};
+    if (typeof o === 'object' && o !== null) for (const [k, v] of Object.entries(o)) if (['string', 'number', 'boolean'].includes(typeof v)) out[k] = v as string | number | boolean;
+    return out;
+  };
+  return Object.entries(stages as Record<string, unknown>).map(([id, v]) => {
+    const rec = (v ?? {}) as Record<string, unknown>;
+    const { fingerprint, ...rest } = scalars(rec);
+    return { id, fingerprint: String(fingerprint ?? ''), fields: rest, environment: scalars(rec['environment']) };
+  });
+}
+
+async function fileOrFolder(path: string, file: string): Promise<string> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() ? join(path, file) : path;
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ReportStageError({ reason: 'unreadable', message: `${path}: ${(e as Error).message}`, path });
+  }
+}
+
+export interface ReportInputs {
+  readonly runs: readonly (RunRecord & { readonly stage?: string })[];
+  readonly quadrants?: QuadrantTable;
+  readonly groups: ReadonlyMap<string, string>;
+  readonly lock?: readonly LockEntry[];
+  readonly attributions: ReadonlyArray<{ readonly path: string; readonly task: string; readonly images: number; readonly maxRelativeError: number | null; readonly meanRelativeError: number | null; readonly steps: number; readonly rule: string }>;
+}
+
+export async function loadReportInputs(p: ReportParams, resolve: (s: string) => string): Promise<ReportInputs> {
+  let lock: LockEntry[] | undefined;
+  if (p.lock) {
+    const path = resolve(p.lock);
+    lock = parseLock(await readText(path), path);
+  }
+  const lockById = new Map((lock ?? []).map((l) => [l.id, l]));
+  const runs: Array<RunRecord & { stage?: string }> = [];
+  for (const r of p.runs) {
+    const ref: ReportRunRef = typeof r === 'string' ? { metrics: r } : r;
+    const run = await readRun({ ...ref, metrics: resolve(ref.metrics) });
+    if (!run.ok) throw new ReportStageError({ reason: run.error.reason === 'unreadable' ? 'unreadable' : 'bad-input', message: run.error.message, path: run.error.path });
+    const lockEnv = ref.stage ? lockById.get(ref.stage)?.environment ?? {} : {};
+    runs.push({ ...run.value, environment: { ...lockEnv, ...run.value.environment, ...(ref.environment ?? {}) }, ...(ref.stage ? { stage: ref.stage } : {}) });
+  }
+  let quadrants: QuadrantTable | undefined;
+  if (p.quadrants) {
+    const path = await fileOrFolder(resolve(p.quadrants), 'quadrants.json');
+    try {
+      quadrants = JSON.parse(await readText(path)) as QuadrantTable;
+    } catch (e) {
+      if (e instanceof ReportStageError) throw e;
+      throw new ReportStageError({ reason: 'bad-input', message: `${path}: ${(e as Error).message}`, path });
+    }
+    if (!Array.isArray(quadrants.rows)) throw new ReportStageError({ reason: 'bad-input', message: `${path}: no rows`, path });
+  }
+  const groups = new Map<string, string>();
+  if (p.tasks) {
+    const { readTaskMeta } = await import('../../io/shards.js');
+    for (const t of p.tasks) {
+      const m = await readTaskMeta(resolve(t));
+      if (!m.ok) throw new ReportStageError({ reason: 'unreadable', message: m.error.message, path: m.error.path });
+      groups.set(m.value.name, m.value.group);
+    }
+  }
+  const attributions: Array<ReportInputs['attributions'][number]> = [];
+  for (const a of p.attributions ?? []) {
+    const path = await fileOrFolder(resolve(a), 'attribution.json');
+    const j = JSON.parse(await readText(path)) as { task?: string; images?: unknown[]; completeness?: { maxRelativeError: number; meanRelativeError: number } | null; igSteps?: number; igRule?: string };
+    attributions.push({ path: a, task: j.task ?? '?', images: j.images?.length ?? 0, maxRelativeError: j.completeness?.maxRelativeError ?? null, meanRelativeError: j.completeness?.meanRelativeError ?? null, steps: j.igSteps ?? 0, rule: j.igRule ?? '' });
+  }
+  return { runs, ...(quadrants ? { quadrants } : {}), groups, ...(lock ? { lock } : {}), attributions };
+}
+
+/** The figures the data allow (a figure without data is skipped with a note). */
+export async function buildFigures(study: StudyTables, inputs: ReportInputs): Promise<{ figures: Figure[]; notes: string[] }> {
+  const figures: Figure[] = [];
+  const notes: string[] = [];
+  const add = async (name: string, title: string, spec: Parameters<typeof renderFigure>[2]): Promise<void> => {
+    const f = await renderFigure(name, title, spec);
+    if (!f.ok) throw new ReportStageError({ reason: 'render', message: `${name}: ${f.error.message}` });
+    figures.push(f.value);
+  };
+  const acc: AccuracyPoint[] = study.sizeCurve.filter((c) => c.method === 'ft' || c.method === 'vpt')
+    .map((c) => ({ task: c.task, method: methodLabel(c.method), trainSize: c.trainSize, top1: c.stats.mean, std: c.stats.std }));
+  const sizesPerTask = new Set(acc.map((a) => `${a.task}:${a.trainSize}`)).size;
+  if (acc.length > 0 && sizesPerTask > new Set(acc.map((a) => a.task)).size) await add('accuracy-vs-size', 'Test top-1 vs training-set size per task (VPT vs FT)', accuracyVsSizeSpec(acc));
+  else notes.push('accuracy vs training-set size: skipped (runs at one size only)');
+  const gap: GapPoint[] = study.rows.flatMap((r) => (r.gap !== undefined && r.fid !== undefined ? [{ task: r.task, fid: r.fid, gap: r.gap, quadrant: r.quadrant ?? '?' }] : []));
+  if (gap.length > 0) await add('fid-vs-gap', 'FID vs the VPT - FT accuracy gap, coloured by quadrant', fidGapSpec(gap, inputs.quadrants?.threshold));
+  else notes.push('FID vs gap: skipped (needs quadrants with FID and both FT and VPT runs)');
+  const loss: LossPoint[] = [];
+  const main = ['ft', 'vpt', 'mixed', 'ft-then-pt'];
+  for (const task of new Set(inputs.runs.map((r) => r.task))) {
+    for (const m of main) {
+      const rs = inputs.runs.filter((r) => r.task === task && canonical(r.method) === m && (r.trainSize === study.trainSize || (study.trainSize === 800 && r.trainSize === undefined)));
+      const len = Math.max(0, ...rs.map((r) => r.epochs.length));
+      for (let e = 0; e < len; e++) {
+        for (const split of ['train', 'test'] as const) {
+          const vals = rs.flatMap((r) => {
+            const ep = r.epochs[e];
+            const v = split === 'train' ? ep?.trainLoss : ep?.testLoss;
+            return v === undefined ? [] : [v];
+          });
+          // Mean over seeds; the x axis is the epoch position (FT-then-PT runs both phases in a row).
+          if (vals.length) loss.push({ task, method: methodLabel(m), epoch: e + 1, split, loss: vals.reduce((a, b) => a + b, 0) / vals.length });
+        }
+      }
+    }
+  }
+  if (loss.length > 0) await add('loss-curves', 'Train (solid) and test (dashed) loss per epoch: FT, VPT, Mixed, FT-then-PT', lossCurvesSpec(loss));
+  else notes.push('loss curves: skipped (no per-epoch losses in the runs)');
+  const bars: BarPoint[] = study.rows.flatMap((r) => main.flatMap((m) => (r.cells[m] ? [{ task: r.task, method: methodLabel(m), top1: r.cells[m].mean, std: r.cells[m].std }] : [])));
+  if (study.methods.some((m) => m === 'mixed' || m === 'ft-then-pt')) await add('ablations', 'Ablations: test top-1 of FT, VPT, Mixed and FT-then-PT per task (mean ± std over seeds)', ablationBarsSpec(bars));
+  else notes.push('ablation bars: skipped (no Mixed or FT-then-PT runs)');
+  return { figures, notes };
+}
+
+const canonical = canonicalMethod;
+
+const pct = (v: number | undefined): string => (v === undefined ? '—' : v.toFixed(2));
+
+function groupTable(groups: readonly GroupSummary[], methods: readonly string[]): Block {
+  return {
+    kind: 'table',
+    head: ['quadrant / group', 'tasks', ...methods.map((m) => `${methodLabel(m)} mean`), 'VPT wins', 'FT wins', 'ties'],
+    numeric: [false, true, ...methods.map(() => true), true, true, true],
+    rows: groups.map((g) => [g.name, String(g.tasks.length), ...methods.map((m) => pct(g.means[m])), String(g.vptWins), String(g.ftWins), String(g.ties)]),
+  };
+}
+
+function hardware(env: Readonly<Record<string, string | number | boolean>>): string {
+  const parts: string[] = [];
+  if (env['cpuModel'] !== undefined) parts.push(`${String(env['cpuModel'])}${env['cpuCount'] !== undefined ? ` x${String(env['cpuCount'])}` : ''}`);
+  for (const k of ['gpu', 'gpuModel', 'device']) if (env[k] !== undefined) parts.push(String(env[k]));
+  return parts.join('; ') || '—';
+}
+
+export function reportBlocks(title: string, p: ReportParams, study: StudyTables, inputs: ReportInputs, figures: readonly Figure[], notes: readonly string[]): Block[] {
+  const b: Block[] = [{ kind: 'h', level: 1, text: title }];
+  const seeds = new Set(inputs.runs.map((r) => r.seed));
+  b.push({ kind: 'p', text: `${inputs.runs.length} runs, ${study.rows.length} tasks, methods ${study.methods.map(methodLabel).join(', ')}, seeds ${[...seeds].sort((x, y) => x - y).join(', ')}. Test top-1 in %, mean ± sample std over seeds; main table at training-set size ${study.trainSize ?? 'default (train800val200)'}.` });
+  b.push({ kind: 'h', level: 2, text: 'Per-task results' });
+  b.push({
+    kind: 'table',
+    head: ['task', 'group', 'quadrant', ...study.methods.map(methodLabel), 'seeds', 'VPT - FT', 'winner'],
+    numeric: [false, false, false, ...study.methods.map(() => true), true, true, false],
+    rows: study.rows.map((r) => [r.task, r.group ?? '—', r.quadrant ?? '—', ...study.methods.map((m) => fmtCell(r.cells[m])), String(Math.max(0, ...Object.values(r.cells).map((c) => c.n))), r.gap === undefined ? '—' : (r.gap >= 0 ? '+' : '') + r.gap.toFixed(2), r.winner ? (r.winner === 'tie' ? 'tie' : methodLabel(r.winner)) : '—']),
+  });
+  if (study.byQuadrant.length > 0) {
+    b.push({ kind: 'h', level: 2, text: 'Group means and win counts per quadrant' });
+    if (inputs.quadrants) b.push({ kind: 'p', text: `Quadrant = task disparity x measured similarity (FID <= ${inputs.quadrants.threshold.toFixed(3)}, ${inputs.quadrants.thresholdRule} threshold, counts as near).` });
+    b.push(groupTable([...study.byQuadrant, study.overall], study.methods));
+    const flagged = inputs.quadrants?.rows.filter((r: QuadrantRow) => r.mismatch) ?? [];
+    if (flagged.length) b.push({ kind: 'p', text: `Measured placement differs from the intended similarity for: ${flagged.map((r) => `${r.task} (intended ${r.intendedSimilarity}, measured ${r.similarity}, FID ${r.fid.toFixed(3)})`).join('; ')}.` });
+  }
+  if (study.byGroup.length > 0) {
+    b.push({ kind: 'h', level: 2, text: 'Group means and win counts per task group' });
+    b.push(groupTable([...study.byGroup, study.overall], study.methods));
+  }
+  const paperRows = study.rows.filter((r) => r.paper);
+  const showPaper = p.paper === 'always' || (p.paper !== 'never' && (p.suite === 'vtab-full' || paperRows.length > 0));
+  if (showPaper && paperRows.length > 0) {
+    b.push({ kind: 'h', level: 2, text: 'Side by side with the paper (ViT-B/16 IN-21k, VTAB-1k, mean of 5 runs)' });
+    b.push({
+      kind: 'table',
+      head: ['task', 'paper FT', 'ours FT', 'Δ FT', 'paper VPT', 'ours VPT', 'Δ VPT', 'paper winner', 'our winner'],
+      numeric: [false, true, true, true, true, true, true, false, false],
+      rows: paperRows.map((r) => {
+        const pr = r.paper!;
+        const ft = r.cells['ft'], vpt = r.cells['vpt'];
+        const pw = pr.vpt > pr.ft ? 'VPT' : pr.vpt < pr.ft ? 'FT' : 'tie';
+        return [pr.name, pr.ft.toFixed(1), fmtCell(ft), ft ? (ft.mean - pr.ft).toFixed(2) : '—', pr.vpt.toFixed(1), fmtCell(vpt), vpt ? (vpt.mean - pr.vpt).toFixed(2) : '—', pw, r.winner ? (r.winner === 'tie' ? 'tie' : methodLabel(r.winner)) : '—'];
+      }),
+    });
+    b.push({ kind: 'p', text: `Paper group means FT/VPT: Natural ${PAPER_GROUP_MEANS.natural.ft}/${PAPER_GROUP_MEANS.natural.vpt}, Specialized ${PAPER_GROUP_MEANS.specialized.ft}/${PAPER_GROUP_MEANS.specialized.vpt}, Structured ${PAPER_GROUP_MEANS.structured.ft}/${PAPER_GROUP_MEANS.structured.vpt}; the paper reports VPT winning ${PAPER_VPT_WINS.wins} of ${PAPER_VPT_WINS.of} (its rounded per-task table shows 15 wins, 1 tie, 3 losses).` });
+  }
+  if (figures.length > 0 || notes.length > 0) {
+    b.push({ kind: 'h', level: 2, text: 'Figures' });
+    for (const f of figures) b.push({ kind: 'figure', title: f.title, svg: f.svg, svgFile: `figures/${f.name}.svg`, pngFile: `figures/${f.name}.png` });
+    if (notes.length) b.push({ kind: 'list', items: notes });
+  }
+  if (inputs.attributions.length > 0) {
+    b.push({ kind: 'h', level: 2, text: 'Integrated Gradients completeness' });
+    b.push({ kind: 'p', text: 'Relative error |sum(attributions) - (F(x) - F(0))| / |F(x) - F(0)| per attribution stage (zero baseline).' });
+    b.push({
+      kind: 'table', head: ['attribution', 'task', 'images', 'steps', 'rule', 'max rel. error', 'mean rel. error'], numeric: [false, false, true, true, false, true, true],
+      rows: inputs.attributions.map((a) => [a.path, a.task, String(a.images), String(a.steps), a.rule, a.maxRelativeError === null ? '—' : a.maxRelativeError.toExponential(2), a.meanRelativeError === null ? '—' : a.meanRelativeError.toExponential(2)]),
+    });
+  }
+  b.push({ kind: 'h', level: 2, text: 'Provenance: backend and hardware per number' });
+  b.push({
+    kind: 'table', head: ['task', 'method', 'seed', 'size', 'top-1 %', 'backend', 'hardware', 'source'], numeric: [false, false, true, true, true, false, false, false],
+    rows: [...inputs.runs].sort((x, y) => x.task.localeCompare(y.task) || x.method.localeCompare(y.method) || x.seed - y.seed)
+      .map((r) => [r.task, methodLabel(canonical(r.method)), String(r.seed), r.trainSize === undefined ? '—' : String(r.trainSize), (r.testTop1 * 100).toFixed(2), String(r.environment['backend'] ?? r.environment['tfBackend'] ?? 'unknown'), hardware(r.environment), r.stage ?? r.source]),
+  });
+  if (inputs.lock) {
+    b.push({ kind: 'h', level: 2, text: 'Lock file fingerprints' });
+    b.push({ kind: 'p', text: `From \`${p.lock}\`.` });
+    b.push({ kind: 'table', head: ['stage', 'fingerprint'], rows: inputs.lock.map((l) => [l.id, l.fingerprint || '—']) });
+  }
+  return b;
+}
+
+export function resultsCsv(study: StudyTables): string {
+  const lines = ['task,group,quadrant,fid,method,train_size,mean_top1,std_top1,n_seeds,seeds'];
+  for (const r of study.rows) {
+    for (const m of study.methods) {
+      const c = r.cells[m];
+      if (!c) continue;
+      lines.push([r.task, r.group ?? '', r.quadrant ?? '', r.fid ?? '', m, study.trainSize ?? '', c.mean.toFixed(4), c.std.toFixed(4), c.n, c.seeds.join(' ')].join(','));
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function produce(ctx: StageContext<ReportParams>, figuresOnly: boolean): Promise<StageRunResult> {
+  const p = ctx.params;
+  const resolve = (s: string): string => (isAbsolute(s) ? s : ctx.resolve(s));
+  const inputs = await loadReportInputs(p, resolve);
+  if (inputs.runs.length === 0) throw new ReportStageError({ reason: 'bad-input', message: 'no runs given' });
+  const study = buildStudy(inputs.runs, { ...(p.trainSize !== undefined ? { trainSize: p.trainSize } : {}), ...(inputs.quadrants ? { quadrants: inputs.quadrants.rows } : {}), groups: inputs.groups });
+  const { figures, notes } = await buildFigures(study, inputs);
+  const out = ctx.outputs[figuresOnly ? 'figures' : 'report'] as string;
+  const figDir = figuresOnly ? out : join(out, 'figures');
+  await mkdir(figDir, { recursive: true });
+  for (const f of figures) {
+    await writeFile(join(figDir, `${f.name}.svg`), f.svg);
+    await writeFile(join(figDir, `${f.name}.png`), f.png);
+  }
+  for (const n of notes) ctx.log(n);
+  const metrics: Record<string, number> = { runs: inputs.runs.length, tasks: study.rows.length, figures: figures.length, vptWins: study.overall.vptWins, ftWins: study.overall.ftWins };
+  if (figuresOnly) return { metrics, ...(notes.length ? { notes } : {}) };
+  const title = p.title ?? `VPT vs full fine-tuning${p.suite ? ` — ${p.suite}` : ''}`;
+  const blocks = reportBlocks(title, p, study, inputs, figures, notes);
+  await writeFile(join(out, 'report.md'), toMarkdown(blocks));
+  await writeFile(join(out, 'report.html'), toHtml(title, blocks));
+  await writeFile(join(out, 'results.csv'), resultsCsv(study));
+  await writeFile(join(out, 'results.json'), `${JSON.stringify({
+    title, suite: p.suite ?? null, study,
+    quadrants: inputs.quadrants ?? null,
+    provenance: inputs.runs.map((r) => ({ task: r.task, method: r.method, seed: r.seed, trainSize: r.trainSize ?? null, testTop1: r.testTop1, environment: r.environment, source: r.source, stage: r.stage ?? null })),
+    lock: inputs.lock ?? null, attributions: inputs.attributions, notes,
+  }, null, 2)}\n`);
+  return { metrics, ...(notes.length ? { notes } : {}) };
+}
+
+const runRefSchema = {
+  oneOf: [
+    { type: 'string' },
+    { type: 'object', additionalProperties: false, required: ['metrics'], properties: {
+      metrics: { type: 'string' }, predictions: { type: 'string' }, task: { type: 'string' }, method: { type: 'string' },
+      seed: { type: 'integer' }, trainSize: { type: 'integer' }, stage: { type: 'string' },
+      environment: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
+    } },
+  ],
+} as const;
+
+const reportSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['runs'],
+  properties: {
+    runs: { type: 'array', items: runRefSchema, minItems: 1 },
+    quadrants: { type: 'string' },
+    tasks: { type: 'array', items: { type: 'string' } },
+    lock: { type: 'string' },
+    attributions: { type: 'array', items: { type: 'string' } },
+    trainSize: { type: 'integer', minimum: 1 },
+    suite: { type: 'string' },
+    paper: { enum: ['auto', 'always', 'never'] },
+    title: { type: 'string' },
+    seed: { type: 'integer' },
+  },
+} as const;
+
+export const studyReportKind = defineKind<ReportParams>({
+  name: 'report.study',
+  version: 1,
+  description: 'Study report: per-task FT/VPT/Mixed/FT-then-PT mean ± std, quadrant means and wins, the paper side by side, figures, provenance and lock fingerprints (MD, HTML, CSV, JSON)',
+  paramsSchema: reportSchema,
+  outputs: () => ['report'],
+  resources: { cpu: 1, memoryMiB: 1024 },
+  run: (ctx) => produce(ctx, false),
+});
+
+export const plotsKind = defineKind<ReportParams>({
+  name: 'report.plots',
+  version: 1,
+  description: 'The study figures only (SVG + PNG): accuracy vs data size, FID vs VPT-FT gap, loss curves, ablation bars',
+  paramsSchema: reportSchema,
+  outputs: () => ['figures'],
+  resources: { cpu: 1, memoryMiB: 1024 },
+  run: (ctx) => produce(ctx, true),
+});
