@@ -1,0 +1,222 @@
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  attributionKind, fidKind, parseMetrics, parsePredictions, placeQuadrants, quadrantsKind, selectImages, selectImagesKind, median,
+  type FidSummary, type QuadrantTable,
+} from '../src/stages/analysis/index.js';
+import type { StageContext } from '../src/stages/kind.js';
+import { builtinKinds } from '../src/stages/index.js';
+import { writeSplit, type TaskMeta } from '../src/io/shards.js';
+import { readSafetensors } from '../src/io/safetensors.js';
+import { readPngHeader } from '../src/ml/analysis/index.js';
+import { svgSize } from '../src/stages/report/index.js';
+import { createViT, saveModel, type ViTConfig } from '../src/ml/index.js';
+import { createRng } from '../src/util/rng.js';
+
+const ws = mkdtempSync(join(tmpdir(), 'analysis-kinds-'));
+afterAll(() => rmSync(ws, { recursive: true, force: true }));
+
+function fakeCtx<P>(params: P, outputs: Record<string, string>): StageContext<P> {
+  return {
+    stageId: 'test', params, workspace: ws, resolve: (p) => join(ws, p), outputs, checkpointDir: join(ws, 'ckpt'),
+    seed: 0, rng: createRng(0), log: () => undefined, progress: () => undefined, signal: new AbortController().signal, backend: 'cpu',
+  };
+}
+
+const SIZE = 8;
+const meta = (name: string, extra: Partial<TaskMeta>): TaskMeta => ({
+  name, group: 'natural', disparity: 'low', numClasses: 3, imageShape: [SIZE, SIZE, 1],
+  normalization: { mean: [0.5], std: [0.25] }, splits: { train800val200: 40, test: 12 }, ...extra,
+});
+
+/** Grey images: noise around `level` (0..255). */
+async function writeTask(name: string, level: number, seed: number, extra: Partial<TaskMeta>): Promise<string> {
+  const dir = join(ws, 'tasks', name);
+  await mkdir(dir, { recursive: true });
+  const rng = createRng(seed);
+  for (const [split, n] of [['train800val200', 40], ['test', 12]] as const) {
+    const px = Uint8Array.from({ length: n * SIZE * SIZE }, () => Math.max(0, Math.min(255, Math.round(level + 40 * rng.normal()))));
+    await writeSplit(dir, split, meta(name, extra), px, Int32Array.from({ length: n }, (_, i) => i % 3));
+  }
+  await writeFile(join(dir, 'task.json'), JSON.stringify(meta(name, extra)));
+  return `tasks/${name}`;
+}
+
+const TINY: ViTConfig = {
+  imageSize: SIZE, channels: 1, patchSize: 4, width: 8, depth: 1, heads: 2, mlpRatio: 2,
+  dropout: 0, attentionDropout: 0, numClasses: 3, promptLength: 2, promptMode: 'deep', promptDropout: 0,
+};
+
+let modelRel = '';
+beforeAll(async () => {
+  await writeTask('pretrain', 128, 1, {});
+  await writeTask('same-task', 128, 1, {});
+  await writeTask('near-task', 128, 2, { similarity: 'far' });
+  await writeTask('far-task', 40, 3, { group: 'structured', disparity: 'high', similarity: 'far' });
+  const m = createViT(TINY, 3);
+  if (!m.ok) throw new Error(m.error.message);
+  modelRel = 'model.safetensors';
+  await saveModel(join(ws, modelRel), m.value);
+});
+
+describe('kind registration', () => {
+  it('registers the analysis and report kinds', () => {
+    const names = builtinKinds().names();
+    for (const n of ['analysis.fid', 'analysis.quadrants', 'analysis.select-images', 'analysis.attribution', 'report.study', 'report.plots']) expect(names).toContain(n);
+  });
+});
+
+describe('analysis.fid -> analysis.quadrants (backbone features)', () => {
+  it('measures a shifted task as farther than one drawn like the pretraining data, then places and flags them', async () => {
+    const out = join(ws, 'out-fid');
+    const res = await fidKind.run(fakeCtx({ reference: 'tasks/pretrain', tasks: ['tasks/same-task', 'tasks/near-task', 'tasks/far-task'], features: { source: 'backbone' as const, model: modelRel, pooling: 'mean-patch' as const }, batchSize: 16 }, { fid: out }));
+    const summary = JSON.parse(readFileSync(join(out, 'fid.json'), 'utf8')) as FidSummary;
+    expect(summary.reference).toBe('pretrain');
+    const same = summary.tasks.find((t) => t.task === 'same-task')!;
+    const near = summary.tasks.find((t) => t.task === 'near-task')!;
+    const far = summary.tasks.find((t) => t.task === 'far-task')!;
+    // LayerNorm outputs live in a (D-1)-dim subspace, so the covariance is singular even with
+    // 40 samples > 8 dims: the 1e-6 fallback applies, and identical sets give the standard
+    // tools' -2 * d * eps instead of 0 (their traces use the unshifted covariances).
+    expect(same.offset).toBe(1e-6);
+    expect(same.fallbackReason).toMatch(/singular/);
+    expect(same.fid).toBeCloseTo(-2 * TINY.width * 1e-6, 9);
+    expect(near.fid).toBeGreaterThan(0);
+    expect(far.fid).toBeGreaterThan(near.fid * 5);
+    expect(near.featureDim).toBe(TINY.width);
+    expect(near.images).toBe(40);
+    expect(res.metrics?.['fid.far-task']).toBe(far.fid);
+    expect(existsSync(join(out, 'far-task', 'fid.json'))).toBe(true);
+    expect(res.environment?.['backend']).toBe('cpu');
+
+    const qout = join(ws, 'out-quad');
+    const q = await quadrantsKind.run(fakeCtx({ fid: 'out-fid', threshold: (near.fid + far.fid) / 2 }, { quadrants: qout }));
+    expect(q.metrics?.['tasks']).toBe(3);
+    const table = JSON.parse(readFileSync(join(qout, 'quadrants.json'), 'utf8')) as QuadrantTable;
+    const byTask = new Map(table.rows.map((r) => [r.task, r]));
+    expect(byTask.get('near-task')?.quadrant).toBe('low-disparity/near');
+    expect(byTask.get('far-task')?.quadrant).toBe('high-disparity/far');
+    // near-task was declared far in task.json: measured near -> flagged.
+    expect(table.mismatches).toEqual(['near-task']);
+    expect(q.metrics?.['mismatches']).toBe(1);
+    expect(readFileSync(join(qout, 'quadrants.csv'), 'utf8').split('\n')[0]).toBe('task,group,disparity,fid,similarity,intended_similarity,quadrant,mismatch');
+    expect(readFileSync(join(qout, 'quadrants.md'), 'utf8')).toContain('DIFFERS from intended');
+    const svg = readFileSync(join(qout, 'quadrants.svg'), 'utf8');
+    const size = svgSize(svg)!;
+    expect(readPngHeader(readFileSync(join(qout, 'quadrants.png')))).toMatchObject({ width: size.width, height: size.height });
+  });
+
+  it('fails clearly on a missing task', async () => {
+    await expect(fidKind.run(fakeCtx({ reference: 'tasks/pretrain', tasks: ['tasks/none'], features: { source: 'backbone' as const, model: modelRel } }, { fid: join(ws, 'x') }))).rejects.toThrow(/missing/);
+  });
+});
+
+describe('quadrant placement', () => {
+  it('uses the median FID by default (even count: mean of the middle two)', () => {
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    const t = placeQuadrants([
+      { task: 'a', fid: 1, disparity: 'low', intendedSimilarity: 'near' },
+      { task: 'b', fid: 2, disparity: 'high', intendedSimilarity: 'far' },
+      { task: 'c', fid: 3, disparity: 'low' },
+      { task: 'd', fid: 4, disparity: 'high', intendedSimilarity: 'far' },
+    ]);
+    expect(t.threshold).toBe(2.5);
+    expect(t.thresholdRule).toBe('median');
+    expect(t.rows.map((r) => r.quadrant)).toEqual(['low-disparity/near', 'high-disparity/near', 'low-disparity/far', 'high-disparity/far']);
+    expect(t.mismatches).toEqual(['b']);
+  });
+});
+
+const predictionsFile = (labels: number[], predicted: number[]) => JSON.stringify({
+  task: 't', method: 'x', seed: 42, split: 'test', top1: 0,
+  items: labels.map((l, i) => ({ index: i, label: l, predicted: predicted[i], correct: l === predicted[i] })),
+});
+
+describe('image selection and run files', () => {
+  const labels = [0, 1, 2, 0, 1, 2];
+  const ftPred = [0, 2, 2, 1, 1, 0];   // right: 0, 2, 4
+  const vptPred = [1, 1, 2, 0, 0, 2];  // right: 1, 2, 3, 5
+
+  it('picks FT-fails/VPT-succeeds and the reverse from train.vit predictions', async () => {
+    const ft = parsePredictions(predictionsFile(labels, ftPred), 'ft.json');
+    const vpt = parsePredictions(predictionsFile(labels, vptPred), 'vpt.json');
+    expect(ft.ok && vpt.ok).toBe(true);
+    if (!ft.ok || !vpt.ok) return;
+    const s = selectImages(ft.value, vpt.value);
+    expect(s.ok && s.value.ftFailsVptSucceeds).toEqual([1, 3, 5]);
+    expect(s.ok && s.value.vptFailsFtSucceeds).toEqual([0, 4]);
+    expect(selectImages(ft.value, vpt.value, 2).ok && (selectImages(ft.value, vpt.value, 2) as { value: { ftFailsVptSucceeds: number[] } }).value.ftFailsVptSucceeds).toEqual([1, 3]);
+    const other = parsePredictions(predictionsFile([2, 1, 2, 0, 1, 2], vptPred), 'o.json');
+    expect(other.ok && selectImages(ft.value, other.value).ok).toBe(false);
+    // Other accepted shapes.
+    const csv = parsePredictions('label,predicted,correct\n0,0,true\n1,2,false\n', 'p.csv');
+    expect(csv.ok && Array.from(csv.value.correct)).toEqual([1, 0]);
+    expect(parsePredictions('label,predicted,correct\n0,1,true\n', 'p.csv').ok).toBe(false);
+    expect(parsePredictions('{"foo": 1}', 'p.json').ok).toBe(false);
+
+    await writeFile(join(ws, 'ft-pred.json'), predictionsFile(labels, ftPred));
+    await writeFile(join(ws, 'vpt-pred.json'), predictionsFile(labels, vptPred));
+    const out = join(ws, 'selection.json');
+    const r = await selectImagesKind.run(fakeCtx({ ft: 'ft-pred.json', vpt: 'vpt-pred.json' }, { selection: out }));
+    expect(r.metrics).toMatchObject({ ftFailsVptSucceeds: 3, vptFailsFtSucceeds: 2, testImages: 6 });
+    const sel = JSON.parse(readFileSync(out, 'utf8')) as { ftFailsVptSucceeds: Array<{ index: number; label: number; ftPredicted: number; vptPredicted: number }> };
+    expect(sel.ftFailsVptSucceeds[0]).toEqual({ index: 1, label: 1, ftPredicted: 2, vptPredicted: 1 });
+  });
+
+  it('reads train.vit metrics.json (split names, final, size from the split name) and rejects bad ones', () => {
+    const text = JSON.stringify({
+      task: 'dtd', group: 'natural', method: 'vpt-deep', seed: 44, trainSplit: 'size5000-trainval', valSplit: null, testSplit: 'test',
+      environment: { backend: 'wasm', cpuModel: 'Xeon', cpuCount: 2 }, final: { test_top1: 0.625 },
+      history: [
+        { epoch: 0, phase: 'vpt', lr: 0.1, train_loss: 2, train_top1: 0.3, evals: { test: { loss: 1.9, top1: 0.4 } }, imgPerSec: 10 },
+        { epoch: 1, phase: 'vpt', lr: 0.1, train_loss: 1.5, train_top1: 0.5, evals: { test: { loss: 1.7, top1: 0.625 } }, imgPerSec: 10 },
+      ],
+    });
+    const r = parseMetrics(text, { metrics: 'm.json' });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value).toMatchObject({ task: 'dtd', method: 'vpt-deep', seed: 44, trainSize: 5000, group: 'natural', testTop1: 0.625 });
+    expect(r.value.epochs).toEqual([{ epoch: 0, phase: 'vpt', trainLoss: 2, testLoss: 1.9, testTop1: 0.4 }, { epoch: 1, phase: 'vpt', trainLoss: 1.5, testLoss: 1.7, testTop1: 0.625 }]);
+    expect(r.value.environment['backend']).toBe('wasm');
+    expect(parseMetrics('{"task":"a","method":"ft"}', { metrics: 'm.json' }).ok).toBe(false);
+    expect(parseMetrics('{"task":"a","method":"ft","final":{"test_top1":64.5}}', { metrics: 'm.json' }).ok).toBe(false);
+    expect(parseMetrics('not json', { metrics: 'm.json' }).ok).toBe(false);
+  });
+});
+
+describe('analysis.attribution on a saved ViT', () => {
+  it('writes GradCAM overlays, IG maps, raw maps and the measured completeness', async () => {
+    const sel = { ftFailsVptSucceeds: [{ index: 3 }, { index: 7 }], vptFailsFtSucceeds: [{ index: 5 }] };
+    await writeFile(join(ws, 'sel.json'), JSON.stringify(sel));
+    const out = join(ws, 'out-attr');
+    const r = await attributionKind.run(fakeCtx({ model: modelRel, task: 'tasks/near-task', selection: 'sel.json', which: 'both' as const, igSteps: 50 }, { attribution: out }));
+    const report = JSON.parse(readFileSync(join(out, 'attribution.json'), 'utf8')) as {
+      layout: { prefix: number; gridH: number; gridW: number };
+      completeness: { maxRelativeError: number };
+      images: Array<{ index: number; gradcam: { png: string; explainedClass: number }; ig: { png: string; completenessError: number; attributionSum: number; fx: number; fBaseline: number }; predicted: number }>;
+    };
+    expect(report.layout).toEqual({ prefix: 1 + TINY.promptLength, gridH: 2, gridW: 2 });
+    expect(report.images.map((i) => i.index)).toEqual([3, 7, 5]);
+    for (const img of report.images) {
+      expect(img.gradcam.explainedClass).toBe(img.predicted);
+      expect(readPngHeader(readFileSync(join(out, img.gradcam.png)))).toMatchObject({ width: 224, height: 224 });
+      expect(readPngHeader(readFileSync(join(out, img.ig.png)))).toMatchObject({ width: 224, height: 224 });
+      expect(img.ig.completenessError).toBeLessThan(0.01);
+      expect(Math.abs(img.ig.attributionSum - (img.ig.fx - img.ig.fBaseline))).toBeLessThan(0.01 * Math.abs(img.ig.fx - img.ig.fBaseline) + 1e-6);
+    }
+    expect(r.metrics?.['igMaxCompletenessError']).toBe(report.completeness.maxRelativeError);
+    const maps = await readSafetensors(join(out, 'maps.safetensors'));
+    expect(maps.ok).toBe(true);
+    if (!maps.ok) return;
+    expect(maps.value.tensors.get('gradcam')?.shape).toEqual([3, 2, 2]);
+    expect(maps.value.tensors.get('ig')?.shape).toEqual([3, SIZE, SIZE, 1]);
+    expect(Array.from(maps.value.tensors.get('indices')?.data as Int32Array)).toEqual([3, 7, 5]);
+  });
+
+  it('rejects an index outside the split', async () => {
+    await expect(attributionKind.run(fakeCtx({ model: modelRel, task: 'tasks/near-task', indices: [99] }, { attribution: join(ws, 'bad') }))).rejects.toThrow(/outside/);
+  });
+});
