@@ -102,6 +102,25 @@ describe('ingest / restore', () => {
     expect((await fs.readFile(path.join(ws, 'again.bin'))).equals(content)).toBe(true);
   });
 
+  it('round-trips a file spanning several 8 MiB read chunks (double-buffered copy+hash)', async () => {
+    const store = await Store.open(ws);
+    const n = 2 * 8 * 1024 * 1024 + 12_345;
+    const content = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) content[i] = (Math.imul(i, 2654435761) >>> 24) & 0xff;
+    const src = path.join(ws, 'multi.bin');
+    await fs.writeFile(src, content);
+    const h = await store.hashPath(src);
+    expect(h.ok && h.value.hash).toBe(sha256(content));
+    const r = await store.ingest(src);
+    expect(r.ok && r.value.hash).toBe(sha256(content));
+    if (!r.ok) return;
+    const obj = await fs.readFile(path.join(store.root, 'objects', r.value.hash.slice(0, 2), r.value.hash));
+    expect(obj.equals(content)).toBe(true);
+    const dest = path.join(ws, 'multi-restored.bin');
+    expect((await store.restore(r.value, dest)).ok).toBe(true);
+    expect((await fs.readFile(dest)).equals(content)).toBe(true);
+  });
+
   it('round-trips nested folders with empty files, empty folders and the exec bit', async () => {
     const store = await Store.open(ws);
     const src = path.join(ws, 'tree');

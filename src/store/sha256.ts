@@ -23,7 +23,7 @@ export const CHUNK_BYTES = 8 * 1024 * 1024;
 
 /** Pairs of chunk buffers reused across calls, so hashing many small files does not churn 16 MiB each. */
 const pool: [Buffer, Buffer][] = [];
-const POOL_MAX = 8;
+const POOL_MAX = 2;
 
 function takeBuffers(): [Buffer, Buffer] {
   return pool.pop() ?? [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
@@ -41,7 +41,8 @@ export interface HashResult {
  * Hash an open file from offset 0 to EOF. When `sink` is given every chunk is also written to it
  * (hash-while-copying: the bytes hashed are exactly the bytes written, in one pass).
  */
-export async function hashHandle(src: FileHandle, sink?: FileHandle): Promise<HashResult> {
+export async function hashHandle(src: FileHandle, sink?: FileHandle, sizeHint?: number): Promise<HashResult> {
+  if (sizeHint !== undefined && sizeHint < SMALL_BYTES) return hashSmall(src, sink, sizeHint);
   const h = createHash('sha256');
   const bufs = takeBuffers();
   let [cur, spare] = bufs;
@@ -67,6 +68,25 @@ export async function hashHandle(src: FileHandle, sink?: FileHandle): Promise<Ha
   } finally {
     // After a failure a read may still be in flight into one of the buffers: never reuse them.
     if (clean) giveBuffers(bufs);
+  }
+  return { hash: h.digest('hex') as Sha256, bytes };
+}
+
+/** Below this, one right-sized buffer beats the pooled 2 x 8 MiB pair (folders of many small files). */
+const SMALL_BYTES = 1024 * 1024;
+
+async function hashSmall(src: FileHandle, sink: FileHandle | undefined, sizeHint: number): Promise<HashResult> {
+  const h = createHash('sha256');
+  // +1 so a file that grew since it was stat'ed is still read to its end (the loop continues anyway).
+  const buf = Buffer.allocUnsafe(Math.max(sizeHint + 1, 4096));
+  let bytes = 0;
+  for (;;) {
+    const { bytesRead } = await src.read(buf, 0, buf.length, bytes);
+    if (bytesRead === 0) break;
+    const chunk = buf.subarray(0, bytesRead);
+    h.update(chunk);
+    if (sink !== undefined) await writeAll(sink, chunk);
+    bytes += bytesRead;
   }
   return { hash: h.digest('hex') as Sha256, bytes };
 }

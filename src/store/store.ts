@@ -158,7 +158,7 @@ export class Store {
     try {
       fh = await fsp.open(abs, 'r');
       const st1 = await fh.stat({ bigint: true });
-      const { hash, bytes } = await hashHandle(fh);
+      const { hash, bytes } = await hashHandle(fh, undefined, Number(st1.size));
       const st2 = await fh.stat({ bigint: true });
       this.counters.filesHashed++;
       this.counters.bytesHashed += bytes;
@@ -284,7 +284,7 @@ export class Store {
     let info: FileInfo;
     try {
       fh = await fsp.open(abs, 'r');
-      const { hash, bytes } = await hashHandle(fh);
+      const { hash, bytes } = await hashHandle(fh, undefined, Number((await fh.stat()).size));
       this.counters.filesHashed++;
       this.counters.bytesHashed += bytes;
       await fh.chmod(0o444);
@@ -318,7 +318,7 @@ export class Store {
       const st1 = await src.stat({ bigint: true });
       dst = await fsp.open(tmp, 'wx', 0o644);
       // Hash what we copy, not what the stat cache says: an object's name must match its bytes.
-      const { hash, bytes } = await hashHandle(src, dst);
+      const { hash, bytes } = await hashHandle(src, dst, Number(st1.size));
       const st2 = await src.stat({ bigint: true });
       this.counters.filesHashed++;
       this.counters.bytesHashed += bytes;
@@ -406,7 +406,7 @@ export class Store {
    * filesystem can (then the clone is hashed: a metadata-only copy plus one read); otherwise a
    * plain copy that hashes while copying. Never a hardlink: the workspace copy must be editable.
    */
-  private async copyOut(hash: Sha256, tmpPath: string, mode: number): Promise<Result<void, StoreError>> {
+  private async copyOut(hash: Sha256, size: number, tmpPath: string, mode: number): Promise<Result<void, StoreError>> {
     const obj = this.objectPath(hash);
     let src: fsp.FileHandle;
     try {
@@ -433,10 +433,10 @@ export class Store {
         // The clone carries the object's 0444 mode: make it ours before opening it.
         await fsp.chmod(tmpPath, 0o600);
         dst = await fsp.open(tmpPath, 'r+');
-        got = (await hashHandle(dst)).hash;
+        got = (await hashHandle(dst, undefined, size)).hash;
       } else {
         dst = await fsp.open(tmpPath, 'wx', 0o600);
-        got = (await hashHandle(src, dst)).hash;
+        got = (await hashHandle(src, dst, size)).hash;
       }
       await dst.chmod(mode);
       await dst.sync();
@@ -499,7 +499,7 @@ export class Store {
       return err(ioError(e, dest));
     }
     if (ref.kind === 'file') {
-      const r = await this.copyOut(ref.hash, tmp, 0o644);
+      const r = await this.copyOut(ref.hash, ref.size, tmp, 0o644);
       if (!r.ok) return r;
     } else {
       const r = await this.buildDir(ref, tmp);
@@ -539,7 +539,7 @@ export class Store {
       Object.entries(m.value.files).map(([rel, e]) =>
         this.limit(async () => {
           if (failure !== undefined) return;
-          const r = await this.copyOut(e.hash, path.join(tmp, rel), e.exec ? 0o755 : 0o644);
+          const r = await this.copyOut(e.hash, e.size, path.join(tmp, rel), e.exec ? 0o755 : 0o644);
           if (!r.ok) failure ??= r.error;
         }),
       ),
