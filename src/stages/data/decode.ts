@@ -48,10 +48,14 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { readFile } = require('node:fs/promises');
 const { createHash } = require('node:crypto');
 const sharp = require(workerData.sharpPath);
-// One libvips thread per worker: the pool, not libvips, decides how many cores are busy.
+// One libvips thread per image, one image at a time per worker: sharp's work runs on the process-wide
+// libuv pool, so without this a single worker would already keep every core busy and the worker count
+// would not be the parallelism knob it claims to be.
 sharp.concurrency(1);
 sharp.cache(false);
-parentPort.on('message', async (m) => {
+let chain = Promise.resolve();
+parentPort.on('message', (m) => { chain = chain.then(() => handle(m)); });
+async function handle(m) {
   let bytes;
   try {
     bytes = await readFile(m.file);
@@ -76,7 +80,7 @@ parentPort.on('message', async (m) => {
   } catch (e) {
     parentPort.postMessage({ id: m.id, ok: false, reason: 'bad-image', message: 'cannot decode image (missing, truncated or corrupt?): ' + String(e && e.message || e).split('\\n')[0] });
   }
-});
+}
 `;
 
 type Reply =
