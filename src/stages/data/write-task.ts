@@ -4,7 +4,7 @@
  * so a folder without it is unfinished.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSplitWriter, type PixelFormat, type SplitWriter, type TaskMeta } from '../../io/shards.js';
 import { err, ok, type Result } from '../../util/result.js';
@@ -87,31 +87,49 @@ export async function writeFileTask(plan: FileTaskPlan, decoder: DecodePool): Pr
   const total = used.length + plan.test.length;
   let done = 0;
   const tick = (): void => { done++; plan.onProgress?.(done, total); };
-  const decoded = new Map<number, { pixels: Uint8Array; sha256: string }>();
-  const poolResult = await decoder.decodeEach(used.map((i) => request(plan.pool[i] as FileItem)), (k, img) => {
-    decoded.set(used[k] as number, img);
-    tick();
-  }, plan.signal ? { signal: plan.signal } : {});
-  if (!poolResult.ok) return err(withRef(poolResult.error, plan.pool));
-
+  // Decoded pool images go to a scratch file, not memory: splits overlap (train800val200, size variants)
+  // and a 10,000-image variant at 224x224 would otherwise hold gigabytes.
   await mkdir(plan.taskDir, { recursive: true });
+  const imageBytes = width * height * channels;
+  const cachePath = join(plan.taskDir, `.pool-pixels-${process.pid}`);
+  const cache = await open(cachePath, 'w+');
+  const slot = new Map<number, number>();
+  const sha = new Map<number, string>();
   const writers: SplitWriter[] = [];
   const digests: Record<string, string> = {};
   const counts: Record<string, number> = {};
+  const cleanup = async (): Promise<void> => {
+    for (const w of writers) await w.abort();
+    await cache.close().catch(() => {});
+    await rm(cachePath, { force: true });
+  };
   try {
+    const poolResult = await decoder.decodeEach(used.map((i) => request(plan.pool[i] as FileItem)), async (k, img) => {
+      const index = used[k] as number;
+      slot.set(index, k);
+      sha.set(index, img.sha256);
+      await cache.write(img.pixels, 0, imageBytes, k * imageBytes);
+      tick();
+    }, plan.signal ? { signal: plan.signal } : {});
+    if (!poolResult.ok) {
+      await cleanup();
+      return err(withRef(poolResult.error, plan.pool));
+    }
+    const buf = new Uint8Array(imageBytes);
     for (const [name, indices] of plan.splits) {
       const w = await createSplitWriter(plan.taskDir, name, plan.base, { pixels: plan.pixels });
       writers.push(w);
       const h = createHash('sha256');
       for (const i of indices) {
-        const img = decoded.get(i) as { pixels: Uint8Array; sha256: string };
-        await w.append(img.pixels, (plan.pool[i] as FileItem).label);
-        h.update(img.sha256);
+        await cache.read(buf, 0, imageBytes, (slot.get(i) as number) * imageBytes);
+        await w.append(buf, (plan.pool[i] as FileItem).label);
+        h.update(sha.get(i) as string);
       }
       digests[name] = h.digest('hex');
       counts[name] = indices.length;
     }
-    decoded.clear();
+    await cache.close();
+    await rm(cachePath, { force: true });
     const testName = plan.testSplit ?? 'test';
     const testWriter = await createSplitWriter(plan.taskDir, testName, plan.base, { pixels: plan.pixels });
     writers.push(testWriter);
@@ -122,7 +140,7 @@ export async function writeFileTask(plan: FileTaskPlan, decoder: DecodePool): Pr
       tick();
     }, plan.signal ? { signal: plan.signal } : {});
     if (!testResult.ok) {
-      for (const w of writers) await w.abort();
+      await cleanup();
       return err(withRef(testResult.error, plan.test));
     }
     digests[testName] = th.digest('hex');
@@ -135,7 +153,7 @@ export async function writeFileTask(plan: FileTaskPlan, decoder: DecodePool): Pr
     await finishAll(plan.taskDir, writers, meta);
     return ok(meta);
   } catch (e) {
-    for (const w of writers) await w.abort();
+    await cleanup();
     return err(dataError('bad-image', `writing ${plan.taskDir}: ${(e as Error).message}`, plan.taskDir));
   }
 }
