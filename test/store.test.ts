@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -180,6 +181,35 @@ describe('ingest / restore', () => {
     expect(await listTree(dest)).toEqual(before);
   });
 
+  it('move-ingest copies (never moves) symlinked and hard-linked files, so their targets stay intact', async () => {
+    const store = await Store.open(ws);
+    const target = path.join(ws, 'user-file.txt');
+    await fs.writeFile(target, 'user data');
+    const staging = await store.newStagingDir('s');
+    const out = path.join(staging, 'out');
+    await fs.mkdir(out);
+    await fs.symlink(target, path.join(out, 'link.txt'));
+    await fs.link(target, path.join(out, 'hard.txt'));
+    const r = await store.ingest(out, { move: true });
+    expect(r.ok && r.value.files).toBe(2);
+    expect(await fs.readFile(target, 'utf8')).toBe('user data');
+    expect((await fs.stat(target)).mode & 0o200).not.toBe(0); // still writable: not turned into an object
+    const h = sha256('user data');
+    const obj = await fs.lstat(path.join(store.root, 'objects', h.slice(0, 2), h));
+    expect(obj.isFile()).toBe(true);
+    expect(obj.ino).not.toBe((await fs.stat(target)).ino);
+  });
+
+  it('two stores ingesting the same tree at once both succeed with identical objects', async () => {
+    const src = path.join(ws, 'tree');
+    await makeTree(src);
+    const [s1, s2] = await Promise.all([Store.open(ws), Store.open(ws)]);
+    const [a, b] = await Promise.all([s1.ingest(src), s2.ingest(src)]);
+    expect(a.ok && b.ok && a.value.hash === b.value.hash).toBe(true);
+    expect((await s1.verifyObjects()).corrupt).toEqual([]);
+    expect(await countObjects(s1)).toBe(5);
+  });
+
   it('reports missing paths and missing objects as error values', async () => {
     const store = await Store.open(ws);
     const nf = await store.hashPath(path.join(ws, 'nope'));
@@ -342,6 +372,21 @@ describe('stat cache', () => {
     expect(Object.keys(state.entries).sort()).toEqual([f1, f2].sort());
   });
 
+  it('gc prunes entries of files that no longer exist', async () => {
+    const f = path.join(ws, 'gone');
+    const g = path.join(ws, 'stays');
+    await fs.writeFile(f, 'x');
+    await fs.writeFile(g, 'y');
+    const store = await Store.open(ws, FAST);
+    await store.hashPath(f);
+    await store.hashPath(g);
+    await store.flushStatCache();
+    await fs.rm(f);
+    await store.gc({ graceMs: 0 });
+    const state = JSON.parse(await fs.readFile(path.join(ws, '.vpt/state.json'), 'utf8')) as { entries: Record<string, unknown> };
+    expect(Object.keys(state.entries)).toEqual([g]);
+  });
+
   it('ignores a garbage state.json', async () => {
     await fs.mkdir(path.join(ws, '.vpt'), { recursive: true });
     await fs.writeFile(path.join(ws, '.vpt/state.json'), '{"version":1,"entries":{"/x":[1,2]');
@@ -437,14 +482,19 @@ describe('staging dirs', () => {
   it('cleanTmp removes leftovers of dead processes only', async () => {
     const store = await Store.open(ws);
     const mine = await store.newStagingDir('train[x=1]');
-    const dead = path.join(store.root, 'tmp', 'train.999999999-1.0123456789ab');
+    const host = createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
+    const dead = path.join(store.root, 'tmp', `train.999999999-1-${host}.0123456789ab`);
     await fs.mkdir(dead);
     await fs.writeFile(path.join(dead, 'partial'), 'x');
+    // Same dead-looking pid, but created on another machine sharing this workspace: not ours to judge.
+    const otherHost = path.join(store.root, 'tmp', 'train.999999999-1-00000000.0123456789ab');
+    await fs.mkdir(otherHost);
     const unrelated = path.join(store.root, 'tmp', 'README');
     await fs.writeFile(unrelated, 'keep');
     expect(await store.cleanTmp()).toBe(1);
     expect((await fs.stat(mine)).isDirectory()).toBe(true);
     await expect(fs.stat(dead)).rejects.toThrow();
+    expect((await fs.stat(otherHost)).isDirectory()).toBe(true);
     expect(await fs.readFile(unrelated, 'utf8')).toBe('keep');
   });
 });

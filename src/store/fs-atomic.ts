@@ -3,30 +3,36 @@
  * at any moment leaves the old or the new content, never a mix. Temp names carry the creating
  * pid and its start time so leftovers of dead processes can be recognised and removed.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import * as fsp from 'node:fs/promises';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { selfStartTicks } from './proc.js';
 
+/** 8 hex digits naming this host: a workspace on a shared filesystem may be used from several machines. */
+export function hostTag(): string {
+  return createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+}
+
 let ownerTag: string | undefined;
-/** `<pid>-<startTicks>`, the part of every temp name that identifies its creator. */
+/** `<pid>-<startTicks>-<hostTag>`, the part of every temp name that identifies its creator. */
 export function owner(): string {
-  ownerTag ??= `${process.pid}-${selfStartTicks()}`;
+  ownerTag ??= `${process.pid}-${selfStartTicks()}-${hostTag()}`;
   return ownerTag;
 }
 
-/** `<label>.<pid>-<ticks>.<random>`: parsed back by `parseTempName`. */
+/** `<label>.<pid>-<ticks>-<host>.<random>`: parsed back by `parseTempName`. */
 export function tempName(label: string): string {
   const safe = label.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 60) || 'tmp';
   return `${safe}.${owner()}.${randomBytes(6).toString('hex')}`;
 }
 
-const TEMP_RE = /\.(\d+)-(\d+)\.[0-9a-f]{12}(?:\.tmp)?$/;
-export function parseTempName(name: string): { pid: number; startTicks: string } | undefined {
+const TEMP_RE = /\.(\d+)-(\d+)-([0-9a-f]{8})\.[0-9a-f]{12}(?:\.tmp)?$/;
+export function parseTempName(name: string): { pid: number; startTicks: string; host: string } | undefined {
   const m = TEMP_RE.exec(name);
-  if (m === null || m[1] === undefined || m[2] === undefined) return undefined;
-  return { pid: Number(m[1]), startTicks: m[2] };
+  if (m === null || m[1] === undefined || m[2] === undefined || m[3] === undefined) return undefined;
+  return { pid: Number(m[1]), startTicks: m[2], host: m[3] };
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

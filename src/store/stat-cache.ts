@@ -104,18 +104,45 @@ export class StatCache {
     try {
       const merged = await readEntries(this.file);
       for (const [k, e] of this.dirtyEntries) merged.set(k, e);
-      const rows: Record<string, Row> = {};
-      for (const k of [...merged.keys()].sort()) {
-        const e = merged.get(k);
-        if (e !== undefined) rows[k] = toRow(e);
-      }
-      await writeFileAtomic(this.file, JSON.stringify({ version: 1, entries: rows }), { tmpDir: this.tmpDir });
+      await writeEntries(this.file, this.tmpDir, merged);
       for (const [k, e] of merged) this.entries.set(k, e);
       this.dirtyEntries.clear();
     } finally {
       await release();
     }
   }
+
+  /** Drop entries (here and on disk) whose file is gone or is now another inode. Returns how many. */
+  async prune(): Promise<number> {
+    const release = await takeFlushLock(`${this.file}.lock`, this.tmpDir);
+    try {
+      const merged = await readEntries(this.file);
+      for (const [k, e] of this.dirtyEntries) merged.set(k, e);
+      let dropped = 0;
+      for (const [k, e] of merged) {
+        const st = await fsp.stat(k, { bigint: true }).catch(() => undefined);
+        if (st === undefined || st.ino !== e.ino || st.dev !== e.dev) {
+          merged.delete(k);
+          this.entries.delete(k);
+          dropped++;
+        }
+      }
+      await writeEntries(this.file, this.tmpDir, merged);
+      this.dirtyEntries.clear();
+      return dropped;
+    } finally {
+      await release();
+    }
+  }
+}
+
+async function writeEntries(file: string, tmpDir: string, entries: ReadonlyMap<string, Entry>): Promise<void> {
+  const rows: Record<string, Row> = {};
+  for (const k of [...entries.keys()].sort()) {
+    const e = entries.get(k);
+    if (e !== undefined) rows[k] = toRow(e);
+  }
+  await writeFileAtomic(file, JSON.stringify({ version: 1, entries: rows }), { tmpDir });
 }
 
 async function readEntries(file: string): Promise<Map<string, Entry>> {

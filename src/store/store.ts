@@ -14,7 +14,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { err, ok, type Result } from '../util/result.js';
-import { errnoCode, errorMessage, limiter, parseTempName, tempName, writeFileAtomic } from './fs-atomic.js';
+import { errnoCode, errorMessage, hostTag, limiter, parseTempName, tempName, writeFileAtomic } from './fs-atomic.js';
 import { collectGarbage, type GcOptions, type GcReport } from './gc.js';
 import { parseManifest, renderManifest, walk, type Manifest, type ManifestEntry } from './manifest.js';
 import { processLiveness } from './proc.js';
@@ -270,7 +270,8 @@ export class Store {
     }
     // Moving is only safe for a file nobody else links to: a hard link elsewhere (say, into the
     // workspace) would share the inode with the store, and an edit there would corrupt the object.
-    if (move && st.nlink === 1n) {
+    // A symlink is copied too (renaming it would put the link, not the content, in the store).
+    if (move && st.nlink === 1n && (await fsp.lstat(abs).then((l) => l.isFile(), () => false))) {
       const moved = await this.moveIn(abs, exec);
       if (moved !== 'exdev') return moved;
     }
@@ -616,7 +617,7 @@ export class Store {
     return p;
   }
 
-  /** Removes entries of tmp/ whose creating process is gone (dead, zombie, or pid reused). Returns how many. */
+  /** Removes entries of tmp/ whose creating process on this host is gone (dead, zombie, or pid reused). Returns how many. */
   async cleanTmp(): Promise<number> {
     let removed = 0;
     let names: string[];
@@ -627,7 +628,8 @@ export class Store {
     }
     for (const name of names) {
       const o = parseTempName(name);
-      if (o === undefined || processLiveness(o.pid, o.startTicks) === 'alive') continue;
+      // Another host's pids mean nothing here: leave its entries alone.
+      if (o === undefined || o.host !== hostTag() || processLiveness(o.pid, o.startTicks) === 'alive') continue;
       await fsp.rm(path.join(this.dir('tmp'), name), { recursive: true, force: true });
       removed++;
     }
@@ -652,6 +654,8 @@ export class Store {
   // ---------------------------------------------------------------- maintenance
 
   async gc(opts: GcOptions): Promise<GcReport> {
+    // Forget stat-cache entries of files that no longer exist (the cache would otherwise only grow).
+    if (opts.dryRun !== true) await this.statCache.prune().catch(() => undefined);
     return collectGarbage(
       {
         root: this.root,
