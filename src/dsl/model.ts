@@ -48,6 +48,11 @@ interface StageBase {
    * already count through `with:` or the command; this names them when explaining a rerun.
    */
   readonly paramsUsed?: Readonly<Record<string, unknown>>;
+  /**
+   * Where the stage goes under `--executor slurm` (pipeline `slurm:`/`defaults.slurm` merged with
+   * the stage's own). Not part of the fingerprint: where a stage runs does not change its result.
+   */
+  readonly slurm?: SlurmSettings;
   /** Where the stage was declared, for messages. */
   readonly location: SourceRange;
 }
@@ -64,6 +69,14 @@ export interface Resources {
   readonly gpu: number;
   /** Mebibytes. */
   readonly memoryMiB: number;
+}
+
+export interface SlurmSettings {
+  readonly partition?: string;
+  readonly account?: string;
+  readonly qos?: string;
+  /** Extra `sbatch` flags, e.g. `--constraint=a100`; pipeline-level ones first, then the stage's. */
+  readonly extraArgs?: readonly string[];
 }
 
 export interface BuiltinStage extends StageBase {

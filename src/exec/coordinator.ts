@@ -240,9 +240,11 @@ async function runAttempt(
 ): Promise<AttemptOutcome> {
   const { store } = ctx;
   const workspace = plan.pipeline.workspace;
-  const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${attempt}`;
-  const staging = await store.newStagingDir(stage.id);
-  const logFile = store.logPath(stage.id, runId);
+  const placement = await options.executor.prepareAttempt?.({ stageId: stage.id, fingerprint: decision.fingerprint });
+  const reattach = placement?.reattach;
+  const runId = reattach?.runId ?? `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${attempt}`;
+  const staging = placement?.stagingDir ?? (await store.newStagingDir(stage.id));
+  const logFile = reattach?.logFile ?? store.logPath(stage.id, runId);
   const staged = new Map<string, string>();
   for (const path of Object.values(stage.outputs)) {
     const target = stagedPath(staging, path);
@@ -267,7 +269,9 @@ async function runAttempt(
           : { type: 'command', command: redirectArgv(stage.command as readonly string[], staged), shell: false },
   };
   const specFile = join(staging, 'spec.json');
-  await writeFile(specFile, JSON.stringify(spec, null, 2));
+  // A reattached job may be reading its spec right now: it is already written and stays as is.
+  if (reattach) emit({ type: 'warning', message: `${stage.id}: collecting ${reattach.what}, submitted by an earlier run` });
+  else await writeFile(specFile, JSON.stringify(spec, null, 2));
   emit({ type: 'stage-start', id: stage.id, attempt, attempts, reasons: decision.reasons, logFile });
   const started = Date.now();
   const startedAt = new Date(started).toISOString();
@@ -287,6 +291,8 @@ async function runAttempt(
       env: stage.env,
       resources: stage.resources,
       timeoutSeconds: stage.timeoutSeconds,
+      fingerprint: decision.fingerprint,
+      ...(stage.slurm ? { slurm: stage.slurm } : {}),
     },
     { onProgress: (update) => emit({ type: 'stage-progress', id: stage.id, update }) },
     options.signal,

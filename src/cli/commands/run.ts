@@ -3,6 +3,7 @@ import { LockUpdater } from '../../exec/lock-updater.js';
 import { executePlan, type Capacity } from '../../exec/coordinator.js';
 import type { Executor } from '../../exec/executor.js';
 import { LocalExecutor } from '../../exec/local.js';
+import { SlurmExecutor } from '../../exec/slurm/index.js';
 import type { RunEvent } from '../../exec/events.js';
 import { planPipeline } from '../../plan/index.js';
 import { acquireWorkspaceLock } from '../../store/index.js';
@@ -34,12 +35,16 @@ export async function runCommand(positionals: string[], options: RunOptions): Pr
   const { file, targets } = splitFileAndTargets(positionals, options.file);
   const { pipeline, kinds, store, lockPath } = await loadWorkspace(file, options);
   const c = palette(colorEnabled(process.stdout));
-  const jobs = positiveInt(options.jobs, '--jobs') ?? availableParallelism();
-  const capacity: Capacity = {
-    cpu: positiveInt(options.cpus, '--cpus') ?? availableParallelism(),
-    gpu: nonNegativeInt(options.gpus, '--gpus') ?? Number(process.env['VPT_GPUS'] ?? 0),
-    memoryMiB: positiveInt(options.memory, '--memory') ?? Math.floor(totalmem() / 2 ** 20),
-  };
+  const onSlurm = options.executor === 'slurm';
+  // On Slurm the cluster schedules resources; --jobs only caps the jobs in flight.
+  const jobs = positiveInt(options.jobs, '--jobs') ?? (onSlurm ? SLURM_DEFAULT_JOBS : availableParallelism());
+  const capacity: Capacity = onSlurm
+    ? { cpu: Infinity, gpu: Infinity, memoryMiB: Infinity }
+    : {
+        cpu: positiveInt(options.cpus, '--cpus') ?? availableParallelism(),
+        gpu: nonNegativeInt(options.gpus, '--gpus') ?? Number(process.env['VPT_GPUS'] ?? 0),
+        memoryMiB: positiveInt(options.memory, '--memory') ?? Math.floor(totalmem() / 2 ** 20),
+      };
   const planOptions = { targets, from: options.from ?? [], until: options.until ?? [], only: options.only ?? [], force: options.force === true };
 
   if (options.dryRun) {
@@ -73,7 +78,11 @@ export async function runCommand(positionals: string[], options: RunOptions): Pr
     await store.cleanTmp();
     const plan = await planPipeline({ pipeline, store, kinds }, planOptions);
     if (!plan.ok) throw new CliExit(EXIT.invalid, `${plan.error.message}${'hint' in plan.error && plan.error.hint ? ` (${plan.error.hint})` : ''}`);
-    const executor = createExecutor(options.executor);
+    const executor = createExecutor(options.executor, pipeline.workspace);
+    if (executor instanceof SlurmExecutor) {
+      const reachable = await executor.check();
+      if (!reachable.ok) throw new CliExit(EXIT.invalid, `--executor slurm: the cluster does not answer: ${reachable.error.message}`);
+    }
     const workingStages = plan.value.graph.order
       .filter((id) => {
         const action = plan.value.decisions.get(id)?.action;
@@ -122,12 +131,18 @@ function printFailures(failures: Extract<RunEvent, { type: 'stage-failed' }>[], 
   process.stdout.write(`${summary.ran} ran, ${summary.restored} restored, ${summary.fresh} up to date, ${summary.failed} failed, ${summary.skipped} skipped\n`);
 }
 
-export function createExecutor(name: string | undefined): Executor {
+/** Jobs in flight under Slurm when --jobs is not given. */
+const SLURM_DEFAULT_JOBS = 64;
+
+export function createExecutor(name: string | undefined, workspace?: string): Executor {
   switch (name ?? 'local') {
     case 'local':
       return new LocalExecutor();
+    case 'slurm':
+      if (workspace === undefined) throw new CliExit(EXIT.invalid, 'the slurm executor needs a workspace');
+      return new SlurmExecutor({ workspace });
     default:
-      throw new CliExit(EXIT.invalid, `unknown executor '${name}' (available: local)`);
+      throw new CliExit(EXIT.invalid, `unknown executor '${name}' (available: local, slurm)`);
   }
 }
 

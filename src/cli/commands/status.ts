@@ -1,3 +1,4 @@
+import { liveSlurmJobs } from '../../exec/slurm/index.js';
 import { planPipeline } from '../../plan/index.js';
 import { colorEnabled, palette } from '../../ui/color.js';
 import { loadWorkspace, splitFileAndTargets, type PipelineOptions } from '../context.js';
@@ -21,10 +22,13 @@ export async function statusCommand(positionals: string[], options: StatusOption
     return EXIT.ok;
   }
   const counts = countActions(plan.value);
+  // Jobs an earlier `run --executor slurm` left running (its coordinator may be gone).
+  const jobs = await liveSlurmJobs(pipeline.workspace);
+  const running = jobs.map((j) => `  ${j.stageId}: running on Slurm (job ${j.jobId}, ${j.state.toLowerCase()})\n`).join('');
   if (counts.run + counts.pending + counts.restore + counts.blocked === 0 && !options.all) {
-    process.stdout.write(`${pipeline.name}: everything is up to date (${counts.fresh} stage(s))\n`);
+    process.stdout.write(`${pipeline.name}: everything is up to date (${counts.fresh} stage(s))\n${running}`);
     return EXIT.ok;
   }
-  process.stdout.write(renderPlan(plan.value, palette(colorEnabled(process.stdout)), options.all === true));
+  process.stdout.write(renderPlan(plan.value, palette(colorEnabled(process.stdout)), options.all === true) + running);
   return EXIT.ok;
 }
