@@ -148,7 +148,8 @@ describe('image selection and run files', () => {
     const s = selectImages(ft.value, vpt.value);
     expect(s.ok && s.value.ftFailsVptSucceeds).toEqual([1, 3, 5]);
     expect(s.ok && s.value.vptFailsFtSucceeds).toEqual([0, 4]);
-    expect(selectImages(ft.value, vpt.value, 2).ok && (selectImages(ft.value, vpt.value, 2) as { value: { ftFailsVptSucceeds: number[] } }).value.ftFailsVptSucceeds).toEqual([1, 3]);
+    const limited = selectImages(ft.value, vpt.value, 2);
+    expect(limited.ok && limited.value.ftFailsVptSucceeds).toEqual([1, 3]);
     const other = parsePredictions(predictionsFile([2, 1, 2, 0, 1, 2], vptPred), 'o.json');
     expect(other.ok && selectImages(ft.value, other.value).ok).toBe(false);
     // Other accepted shapes.

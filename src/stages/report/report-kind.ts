@@ -106,7 +106,8 @@ export async function loadReportInputs(p: ReportParams, resolve: (s: string) => 
     const run = await readRun({ ...ref, metrics: resolve(ref.metrics) });
     if (!run.ok) throw new ReportStageError({ reason: run.error.reason === 'unreadable' ? 'unreadable' : 'bad-input', message: run.error.message, path: run.error.path });
     const lockEnv = ref.stage ? lockById.get(ref.stage)?.environment ?? {} : {};
-    runs.push({ ...run.value, environment: { ...lockEnv, ...run.value.environment, ...(ref.environment ?? {}) }, ...(ref.stage ? { stage: ref.stage } : {}) });
+    // Keep the path as the pipeline wrote it (workspace-relative), not the resolved one.
+    runs.push({ ...run.value, source: ref.metrics, environment: { ...lockEnv, ...run.value.environment, ...(ref.environment ?? {}) }, ...(ref.stage ? { stage: ref.stage } : {}) });
   }
   let quadrants: QuadrantTable | undefined;
   if (p.quadrants) {
