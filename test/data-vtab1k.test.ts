@@ -212,6 +212,32 @@ describe('data.vtab1k', () => {
   });
 });
 
+describe('data.vtab1k resume', () => {
+  it('keeps finished tasks in the checkpoint folder after a failure and resumes them, with the same bytes', async () => {
+    const base = await tempDir('resume');
+    try {
+      await makeFakeVtabTask(base, { folder: 'eurosat', numClasses: 10, train: 4, val: 2, test: 2 });
+      await makeFakeVtabTask(base, { folder: 'svhn', numClasses: 10, train: 4, val: 2, test: 2 });
+      const good = await readFile(join(base, 'svhn', 'images', 'test', '1000.png'));
+      await writeFile(join(base, 'svhn', 'images', 'test', '1000.png'), good.subarray(0, 20));
+      const params: Vtab1kParams = { root: base, tasks: ['eurosat', 'svhn'], imageSize: SIZE };
+      const ctx = (o: string) => fakeContext<Vtab1kParams>(params, { tasks: o }, base, 2);
+      await expect(vtab1kKind.run(ctx(join(base, 'o1')))).rejects.toThrow(/1000\.png: cannot decode image/);
+      expect(await readdir(join(base, 'o1'))).toEqual([]);
+      await writeFile(join(base, 'svhn', 'images', 'test', '1000.png'), good);
+      const second = await vtab1kKind.run(ctx(join(base, 'o2')));
+      expect(second.metrics?.['resumed_tasks']).toBe(1);
+      const fresh = await vtab1kKind.run(fakeContext<Vtab1kParams>(params, { tasks: join(base, 'o3') }, join(base, 'elsewhere'), 2));
+      expect(fresh.metrics?.['resumed_tasks']).toBe(0);
+      expect(await hashTree(join(base, 'o2'))).toEqual(await hashTree(join(base, 'o3')));
+      // a finished run leaves no checkpoint behind
+      expect(await readdir(join(base, '.ckpt'))).toEqual([]);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('data.vtab1k bad input', () => {
   async function badTree(label: string, edit: (taskDir: string) => Promise<void>): Promise<{ base: string; out: string }> {
     const base = await tempDir(`bad-${label}`);
