@@ -81,17 +81,88 @@ function linearFrozen(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
 
 export const LAYER_NORM_EPS = 1e-6;
 
-/** LayerNorm over the last axis, eps 1e-6 (the ViT/VPT value). */
-export function layerNorm(x: tf.Tensor, scale: tf.Tensor1D, bias: tf.Tensor1D): tf.Tensor {
-  const axis = x.rank - 1;
-  const { mean, variance } = tf.moments(x, axis, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LAYER_NORM_EPS))), scale), bias);
+/**
+ * LayerNorm over the last axis, eps 1e-6 (the ViT/VPT value). `fast` uses a hand-written
+ * backward (fewer, fused-friendly ops; no scale/bias gradient when they are frozen).
+ */
+export function layerNorm(x: tf.Tensor, scale: tf.Tensor1D, bias: tf.Tensor1D, trainParams = true, kernels: Kernels = 'plain'): tf.Tensor {
+  if (kernels === 'plain') {
+    const axis = x.rank - 1;
+    const { mean, variance } = tf.moments(x, axis, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LAYER_NORM_EPS))), scale), bias);
+  }
+  const shape = x.shape;
+  const d = shape[shape.length - 1] as number;
+  const x2 = tf.reshape(x, [-1, d]) as tf.Tensor2D;
+  const y = trainParams ? layerNormTrain(x2, scale, bias) : layerNormFrozen(x2, scale, bias);
+  return tf.reshape(y, shape);
+}
+
+/** xhat and 1/std of rows of x [N, D]. */
+function normalize(x: tf.Tensor2D): { xhat: tf.Tensor2D; rstd: tf.Tensor2D } {
+  const mean = tf.mean(x, 1, true);
+  const xc = tf.sub(x, mean);
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), 1, true), LAYER_NORM_EPS)) as tf.Tensor2D;
+  return { xhat: tf.mul(xc, rstd) as tf.Tensor2D, rstd };
+}
+
+/** dx of LayerNorm from g = dy·scale: rstd·(g − mean(g) − xhat·mean(g·xhat)). */
+function layerNormDx(g: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D): tf.Tensor2D {
+  const mg = tf.mean(g, 1, true);
+  const mgx = tf.mean(tf.mul(g, xhat), 1, true);
+  return tf.mul(tf.sub(tf.sub(g, mg), tf.mul(xhat, mgx)), rstd) as tf.Tensor2D;
+}
+
+const layerNormTrain = tf.customGrad((x, scale, bias, save) => {
+  const { xhat, rstd } = normalize(x as tf.Tensor2D);
+  (save as tf.GradSaveFunc)([xhat, rstd, scale as tf.Tensor]);
+  return {
+    value: tf.add(tf.mul(xhat, scale as tf.Tensor), bias as tf.Tensor),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sr, ss] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+      const d = dy as tf.Tensor2D;
+      return [layerNormDx(tf.mul(d, ss) as tf.Tensor2D, sx, sr), tf.sum(tf.mul(d, sx), 0), tf.sum(d, 0)];
+    },
+  };
+}) as (x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D) => tf.Tensor2D;
+
+function layerNormFrozen(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D): tf.Tensor2D {
+  const f = tf.customGrad((xx, save) => {
+    const { xhat, rstd } = normalize(xx as tf.Tensor2D);
+    (save as tf.GradSaveFunc)([xhat, rstd]);
+    return {
+      value: tf.add(tf.mul(xhat, scale), bias),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sr] = saved as [tf.Tensor2D, tf.Tensor2D];
+        return [layerNormDx(tf.mul(dy, scale) as tf.Tensor2D, sx, sr)];
+      },
+    };
+  }) as (x: tf.Tensor2D) => tf.Tensor2D;
+  return f(x);
 }
 
 /** Exact GELU, 0.5·x·(1 + erf(x/√2)), as in the PyTorch VPT code (not the tanh form). */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+export function gelu(x: tf.Tensor, kernels: Kernels = 'plain'): tf.Tensor {
+  if (kernels === 'plain') return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+  return geluFast(x);
 }
+
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+// d/dx GELU = Φ(x) + x·φ(x), with Φ kept from the forward pass.
+const geluFast = tf.customGrad((x, save) => {
+  const xx = x as tf.Tensor;
+  const cdf = tf.mul(tf.add(tf.erf(tf.mul(xx, Math.SQRT1_2)), 1), 0.5);
+  (save as tf.GradSaveFunc)([xx, cdf]);
+  return {
+    value: tf.mul(xx, cdf),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sc] = saved as [tf.Tensor, tf.Tensor];
+      const pdf = tf.mul(tf.exp(tf.mul(tf.square(sx), -0.5)), INV_SQRT_2PI);
+      return [tf.mul(dy, tf.add(sc, tf.mul(sx, pdf)))];
+    },
+  };
+}) as (x: tf.Tensor) => tf.Tensor;
 
 /** Inverted dropout with an explicit seed, so a step's masks depend only on (seed, epoch, step, site). */
 export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {

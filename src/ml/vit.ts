@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import './gradients.js';
 import { blockPrefix, gridSize, numPatches, paramSpecs, promptName, type ParamSpec, type ViTConfig } from './config.js';
 import { dropout, gelu, layerNorm, linear, type Kernels } from './layers.js';
+import { bmm } from './wasmMatmul.js';
 
 /** How tokens are laid out along the sequence axis (GradCAM keeps only the patch tokens). */
 export interface TokenLayout {
@@ -142,23 +143,24 @@ export class ViT {
       if (deep && i > 0) {
         x = tf.concat([tf.slice(x, [0, 0, 0], [B, 1, D]), promptTokens(i), tf.slice(x, [0, 1 + P, 0], [B, N, D])], 1);
       }
-      let h = layerNorm(x, this.p(`${bp}/LayerNorm_0/scale`) as tf.Tensor1D, this.p(`${bp}/LayerNorm_0/bias`) as tf.Tensor1D);
+      let h = layerNorm(x, this.p(`${bp}/LayerNorm_0/scale`) as tf.Tensor1D, this.p(`${bp}/LayerNorm_0/bias`) as tf.Tensor1D, tb, this.kernels);
       if (opts.tap && i === c.depth - 1) h = opts.tap(h as tf.Tensor3D);
       const a = `${bp}/MultiHeadDotProductAttention_1`;
       const heads = (t: tf.Tensor): tf.Tensor3D => tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
       const q = heads(lin(h, `${a}/query`));
       const k = heads(lin(h, `${a}/key`));
       const v = heads(lin(h, `${a}/value`));
-      let probs = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)));
+      const fast = this.kernels === 'fast';
+      let probs = tf.softmax(tf.mul(fast ? bmm(q, k, true) : tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)));
       probs = drop(probs, c.attentionDropout, backboneDrop) as tf.Tensor3D;
-      const ctx = tf.reshape(tf.transpose(tf.reshape(tf.matMul(probs as tf.Tensor3D, v), [B, H, T, hd]), [0, 2, 1, 3]), [B, T, D]);
+      const ctx = tf.reshape(tf.transpose(tf.reshape(fast ? bmm(probs as tf.Tensor3D, v) : tf.matMul(probs as tf.Tensor3D, v), [B, H, T, hd]), [0, 2, 1, 3]), [B, T, D]);
       x = tf.add(x, drop(lin(ctx, `${a}/out`), c.dropout, backboneDrop));
-      h = layerNorm(x, this.p(`${bp}/LayerNorm_2/scale`) as tf.Tensor1D, this.p(`${bp}/LayerNorm_2/bias`) as tf.Tensor1D);
-      let f = drop(gelu(lin(h, `${bp}/MlpBlock_3/Dense_0`)), c.dropout, backboneDrop);
+      h = layerNorm(x, this.p(`${bp}/LayerNorm_2/scale`) as tf.Tensor1D, this.p(`${bp}/LayerNorm_2/bias`) as tf.Tensor1D, tb, this.kernels);
+      let f = drop(gelu(lin(h, `${bp}/MlpBlock_3/Dense_0`), this.kernels), c.dropout, backboneDrop);
       f = drop(lin(f, `${bp}/MlpBlock_3/Dense_1`), c.dropout, backboneDrop);
       x = tf.add(x, f);
     }
-    x = layerNorm(x, this.p('Transformer/encoder_norm/scale') as tf.Tensor1D, this.p('Transformer/encoder_norm/bias') as tf.Tensor1D);
+    x = layerNorm(x, this.p('Transformer/encoder_norm/scale') as tf.Tensor1D, this.p('Transformer/encoder_norm/bias') as tf.Tensor1D, tb, this.kernels);
     const clsOut = tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, D]), [B, D]);
     return linear(clsOut, this.p('head/kernel') as tf.Tensor2D, this.p('head/bias') as tf.Tensor1D, m.trainHead, this.kernels) as tf.Tensor2D;
   }

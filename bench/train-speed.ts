@@ -1,0 +1,56 @@
+/**
+ * Training throughput of the ML core (img/s) on the vtab-mini model (32x32x1, patch 4, width 64,
+ * depth 4, 4 heads, MLP x4, batch 64) for FT and VPT-deep, and a ViT-B/16 training step at batch 8.
+ * Usage: node --import tsx bench/train-speed.ts [backend=wasm] [steps=6] [--vitb] [--kernels=fast|plain] [--json]
+ * Prints one JSON line per measurement (for bench/train-compare.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createViT, crossEntropy, methodMode, Optimizer, selectBackend, VIT_B16, VIT_MINI, type Kernels, type ViTConfig } from '../src/ml/index.js';
+import { createRng } from '../src/util/rng.js';
+
+const args = process.argv.slice(2);
+const positional = args.filter((a) => !a.startsWith('--'));
+const backend = positional[0] ?? 'wasm';
+const steps = Number(positional[1] ?? 6);
+const kernels = (args.find((a) => a.startsWith('--kernels='))?.split('=')[1] ?? 'fast') as Kernels;
+const b = await selectBackend(backend);
+if (!b.ok) throw new Error(b.error.message);
+
+async function measure(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-deep', batch: number, nSteps: number): Promise<void> {
+  const m = createViT(cfg, 1);
+  if (!m.ok) throw new Error(m.error.message);
+  const model = m.value;
+  model.kernels = kernels;
+  model.mode = methodMode(method);
+  const opt = new Optimizer({ kind: method === 'ft' ? 'adamw' : 'sgd', weightDecay: 0.01 });
+  const rng = createRng(3);
+  const x = tf.tensor4d(Float32Array.from({ length: batch * cfg.imageSize * cfg.imageSize * cfg.channels }, () => rng.normal()), [batch, cfg.imageSize, cfg.imageSize, cfg.channels]);
+  const y = tf.tensor1d(Int32Array.from({ length: batch }, (_, i) => i % cfg.numClasses), 'int32');
+  const names = new Map(model.specs.map((s) => [model.p(s.name).name, s.name]));
+  const step = async (): Promise<void> => {
+    const vars = model.trainableVariables();
+    const { value, grads } = tf.variableGrads(() => crossEntropy(model.forwardWithTap(x, { training: true, dropoutSeed: 1 }), y, cfg.numClasses), vars);
+    opt.apply(model.params, new Map(Object.entries(grads).map(([k, g]) => [names.get(k) ?? k, g])), 0.001);
+    await value.data();
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  await step(); // warm-up (kernel set-up, first allocations)
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < nSteps; i++) await step();
+  const sec = (performance.now() - t0) / 1000;
+  const cu = process.cpuUsage(c0);
+  const cpuSec = (cu.user + cu.system) / 1e6;
+  console.log(JSON.stringify({ name, method, backend: b.ok ? b.value.backend : backend, simd: b.ok && b.value.simd, kernels, batch, steps: nSteps, msPerStep: (1000 * sec) / nSteps, imgPerSec: (batch * nSteps) / sec, cpuSec, imgPerCpuSec: (batch * nSteps) / cpuSec }));
+  tf.dispose([x, y]);
+  opt.dispose();
+  model.dispose();
+}
+
+const mini: ViTConfig = { ...VIT_MINI, numClasses: 10, dropout: 0.1 };
+await measure('mini', mini, 'ft', 64, steps);
+await measure('mini', { ...mini, promptLength: 10, promptMode: 'deep', promptDropout: 0.1 }, 'vpt-deep', 64, steps);
+if (args.includes('--vitb')) {
+  await measure('vit-b16', { ...VIT_B16, numClasses: 100 }, 'ft', 8, 2);
+  await measure('vit-b16', { ...VIT_B16, numClasses: 100, promptLength: 10, promptDropout: 0.1 }, 'vpt-deep', 8, 2);
+}

@@ -1,0 +1,77 @@
+/**
+ * The wasm fast paths pinned to the plain ones: the slice-by-slice XNNPACK batched matMul (which
+ * relies on tfjs-backend-wasm internals) against tf.matMul, and the whole model's logits and
+ * gradients with fast kernels against the plain autodiff path, on the wasm backend.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { createViT, crossEntropy, methodMode, selectBackend } from '../src/ml/index.js';
+import { bmm, bmmUsesWasmSlices } from '../src/ml/wasmMatmul.js';
+import { createRng } from '../src/util/rng.js';
+import { randomData, tinyWith } from './ml-helpers.js';
+
+beforeAll(async () => {
+  const b = await selectBackend('wasm');
+  expect(b.ok).toBe(true);
+  if (b.ok) expect(b.value.simd).toBe(true);
+});
+
+const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5): void => {
+  expect(a.length).toBe(b.length);
+  for (let i = 0; i < a.length; i++) expect(Math.abs((a[i] as number) - (b[i] as number))).toBeLessThan(tol * (1 + Math.abs(b[i] as number)));
+};
+
+describe('wasm slice-by-slice batched matMul', () => {
+  it('is active on wasm and equals tf.matMul, forward and gradients, with and without transposed b', () => {
+    expect(bmmUsesWasmSlices()).toBe(true);
+    const rng = createRng(1);
+    const rand = (shape: number[]): tf.Tensor3D => tf.tensor3d(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape as [number, number, number]);
+    const a = rand([6, 9, 5]);
+    const b = rand([6, 5, 7]);
+    const bt = rand([6, 7, 5]);
+    close(bmm(a, b).dataSync(), tf.matMul(a, b).dataSync());
+    close(bmm(a, bt, true).dataSync(), tf.matMul(a, bt, false, true).dataSync());
+    const w = rand([6, 9, 7]);
+    const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(bmm(x as tf.Tensor3D, y as tf.Tensor3D), w)))([a, b]);
+    const [pa, pb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D), w)))([a, b]);
+    close((ga as tf.Tensor).dataSync(), (pa as tf.Tensor).dataSync());
+    close((gb as tf.Tensor).dataSync(), (pb as tf.Tensor).dataSync());
+  });
+
+  it('does not leak tensors or corrupt its inputs', () => {
+    const a = tf.randomNormal([4, 3, 2], 0, 1, 'float32', 2) as tf.Tensor3D;
+    const b = tf.randomNormal([4, 2, 3], 0, 1, 'float32', 3) as tf.Tensor3D;
+    const before = a.dataSync().slice();
+    const n0 = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) bmm(a, b).dispose();
+    expect(tf.memory().numTensors).toBe(n0);
+    expect(Array.from(a.dataSync())).toEqual(Array.from(before));
+  });
+});
+
+describe('fast kernels equal the plain path on wasm', () => {
+  for (const method of ['ft', 'vpt-deep', 'mixed'] as const) {
+    it(method, () => {
+      const c = tinyWith({ promptLength: method === 'ft' ? 0 : 2 });
+      const m = createViT(c, 4);
+      if (!m.ok) throw new Error(m.error.message);
+      const model = m.value;
+      model.mode = methodMode(method);
+      const d = randomData(4, 5);
+      const run = (kernels: 'fast' | 'plain'): Float32Array[] => {
+        model.kernels = kernels;
+        return tf.tidy(() => {
+          const x = tf.tensor4d(d.images, [4, 8, 8, 1]);
+          const y = tf.tensor1d(d.labels, 'int32');
+          const vars = model.trainableVariables();
+          const { value, grads } = tf.variableGrads(() => crossEntropy(model.forwardWithTap(x), y, c.numClasses), vars);
+          return [value.dataSync() as Float32Array, ...vars.map((v) => (grads[v.name] as tf.Tensor).dataSync() as Float32Array)];
+        });
+      };
+      const fast = run('fast');
+      const plain = run('plain');
+      fast.forEach((f, i) => close(f, plain[i] as Float32Array, 1e-4));
+      model.dispose();
+    });
+  }
+});
