@@ -9,7 +9,8 @@ export type DataErrorReason =
   | 'unknown-task'
   | 'bad-idx'
   | 'bad-params'
-  | 'missing-package';
+  | 'missing-package'
+  | 'write-failed';
 
 export interface DataError {
   readonly reason: DataErrorReason;

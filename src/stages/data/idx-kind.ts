@@ -114,7 +114,7 @@ export async function buildIdxTask(p: IdxParams, dir: string, outDir: string, se
   const digests: Record<string, string> = {};
   for (const [k, f] of Object.entries(files)) digests[k] = await sha256File(f);
   const group = p.group ?? 'natural';
-  const meta = await writeMemoryTask(join(outDir, name), {
+  const written = await writeMemoryTask(join(outDir, name), {
     name, group, disparity: group === 'structured' ? 'high' : 'low', numClasses,
     ...(p.classNames ? { classNames: p.classNames } : isFashion ? { classNames: [...FASHION_MNIST_CLASSES] } : {}),
     imageShape: [size, size, channels], normalization,
@@ -122,7 +122,8 @@ export async function buildIdxTask(p: IdxParams, dir: string, outDir: string, se
     ...(plan.notes.length > 0 ? { notes: plan.notes } : {}),
     ...(Object.keys(plan.variants).length > 0 ? { variants: plan.variants } : {}),
   }, splits, p.pixels ?? 'uint8');
-  return ok({ meta, notes: plan.notes.map((n) => `${name}: ${n}`) });
+  if (!written.ok) return written;
+  return ok({ meta: written.value, notes: plan.notes.map((n) => `${name}: ${n}`) });
 }
 
 export const idxKind = defineKind<IdxParams>({

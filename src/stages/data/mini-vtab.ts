@@ -75,16 +75,25 @@ export async function buildMiniSuite(o: MiniBuildOptions): Promise<Result<{ task
   // Pretraining set first: its statistics normalise every task (the mini analogue of ImageNet mean/std).
   const prng = taskRng(o.seed, 'pretrain');
   const seen = new Set<string>();
-  const ptrain = generate(PRETRAIN_SPEC, o.pretrainTrainSize, { size, side: 'train', bank }, prng, seen);
-  const ptest = generate(PRETRAIN_SPEC, o.pretrainTestSize, { size, side: 'test', bank }, prng, seen);
+  let ptrain: Generated;
+  let ptest: Generated;
+  try {
+    ptrain = generate(PRETRAIN_SPEC, o.pretrainTrainSize, { size, side: 'train', bank }, prng, seen);
+    ptest = generate(PRETRAIN_SPEC, o.pretrainTestSize, { size, side: 'test', bank }, prng, seen);
+  } catch (e) {
+    // e.g. more distinct pretraining images asked for than Fashion-MNIST holds
+    return err(dataError('bad-params', (e as Error).message));
+  }
   const stats = meanStd(ptrain.images);
   const normalization = { mean: [r6(stats.mean)], std: [r6(stats.std)] };
   const metas: TaskMeta[] = [];
-  metas.push(await writeMemoryTask(join(o.outDir, 'pretrain'), {
+  const pre = await writeMemoryTask(join(o.outDir, 'pretrain'), {
     name: 'pretrain', group: 'natural', disparity: 'low', similarity: 'near',
     numClasses: PRETRAIN_CLASSES.length, classNames: PRETRAIN_SPEC.classNames, imageShape: [size, size, 1], normalization,
     source: source({ role: 'pretraining', fashionMnistClasses: [...PRETRAIN_CLASSES] }),
-  }, new Map<string, MemorySplit>([['train', ptrain], ['test', ptest]]), o.pixels));
+  }, new Map<string, MemorySplit>([['train', ptrain], ['test', ptest]]), o.pixels);
+  if (!pre.ok) return pre;
+  metas.push(pre.value);
   o.onTask?.(1, total, 'pretrain');
 
   const notes: string[] = [];
@@ -112,13 +121,15 @@ export async function buildMiniSuite(o: MiniBuildOptions): Promise<Result<{ task
     const plan = planVariants(pool.labels, spec.classNames.length, { sizes: o.sizes, oneShot: o.oneShot, seed: o.seed });
     for (const [name, idx] of plan.splits) splits.set(name, pick(idx));
     notes.push(...plan.notes.map((n) => `${spec.name}: ${n}`));
-    metas.push(await writeMemoryTask(join(o.outDir, spec.name), {
+    const written = await writeMemoryTask(join(o.outDir, spec.name), {
       name: spec.name, group: spec.group, disparity: spec.disparity, similarity: spec.similarity,
       numClasses: spec.classNames.length, classNames: spec.classNames, imageShape: [size, size, 1], normalization,
       source: source({ standsFor: spec.standsFor, quadrant: `${spec.similarity}+${spec.disparity === 'low' ? 'classification' : 'structured'}` }),
       ...(plan.notes.length > 0 ? { notes: plan.notes } : {}),
       ...(Object.keys(plan.variants).length > 0 ? { variants: plan.variants } : {}),
-    }, splits, o.pixels));
+    }, splits, o.pixels);
+    if (!written.ok) return written;
+    metas.push(written.value);
     o.onTask?.(k + 2, total, spec.name);
   }
   return ok({ tasks: metas, notes });

@@ -29,10 +29,10 @@ async function finishAll(taskDir: string, writers: readonly SplitWriter[], meta:
 }
 
 /** Writes a task whose images are all in memory. Split order is the map's order. */
-export async function writeMemoryTask(taskDir: string, base: TaskMetaBase, splits: ReadonlyMap<string, MemorySplit>, pixels: PixelFormat): Promise<TaskMeta> {
-  await mkdir(taskDir, { recursive: true });
+export async function writeMemoryTask(taskDir: string, base: TaskMetaBase, splits: ReadonlyMap<string, MemorySplit>, pixels: PixelFormat): Promise<Result<TaskMeta, DataError>> {
   const writers: SplitWriter[] = [];
   try {
+    await mkdir(taskDir, { recursive: true });
     for (const [name, split] of splits) {
       const w = await createSplitWriter(taskDir, name, base, { pixels });
       writers.push(w);
@@ -40,10 +40,10 @@ export async function writeMemoryTask(taskDir: string, base: TaskMetaBase, split
     }
     const meta: TaskMeta = { ...base, splits: Object.fromEntries([...splits].map(([n, s]) => [n, s.labels.length])) };
     await finishAll(taskDir, writers, meta);
-    return meta;
+    return ok(meta);
   } catch (e) {
     for (const w of writers) await w.abort();
-    throw e;
+    return err(dataError('write-failed', `cannot write the task: ${(e as Error).message}`, taskDir));
   }
 }
 
@@ -154,7 +154,7 @@ export async function writeFileTask(plan: FileTaskPlan, decoder: DecodePool): Pr
     return ok(meta);
   } catch (e) {
     await cleanup();
-    return err(dataError('bad-image', `writing ${plan.taskDir}: ${(e as Error).message}`, plan.taskDir));
+    return err(dataError('write-failed', `cannot write the task: ${(e as Error).message}`, plan.taskDir));
   }
 }
 
