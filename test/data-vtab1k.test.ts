@@ -212,6 +212,26 @@ describe('data.vtab1k', () => {
   });
 });
 
+describe('data.vtab1k list paths', () => {
+  it('accepts list paths given relative to images/ as well as to the task folder', async () => {
+    const base = await tempDir('noprefix');
+    try {
+      const fx = await makeFakeVtabTask(base, { folder: 'kitti', numClasses: 4, train: 4, val: 2, test: 2 });
+      for (const name of ['train800', 'val200', 'train800val200', 'test']) {
+        const text = await readFile(join(base, 'kitti', `${name}.txt`), 'utf8');
+        await writeFile(join(base, 'kitti', `${name}.txt`), text.replace(/^images\//gm, ''));
+      }
+      const o = join(base, 'o');
+      await vtab1kKind.run(fakeContext<Vtab1kParams>({ root: base, imageSize: SIZE }, { tasks: o }, base));
+      const d = await loadSplit(join(o, 'kitti'), 'test');
+      if (!d.ok) throw new Error(d.error.message);
+      expect([...d.value.labels]).toEqual(fx.test.map((x) => x.label));
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('data.vtab1k resume', () => {
   it('keeps finished tasks in the checkpoint folder after a failure and resumes them, with the same bytes', async () => {
     const base = await tempDir('resume');

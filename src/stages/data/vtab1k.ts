@@ -90,6 +90,10 @@ export async function readVtabTaskFolder(folder: VtabFolder): Promise<Result<Vta
     lists.set(name, parsed.value);
     listDigests[`${name}.txt`] = await sha256File(file);
   }
+  // Releases differ on whether list paths include the `images/` prefix: probe the first entry once.
+  const first = (lists.get('train800val200') as ListEntry[])[0] as ListEntry;
+  const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+  const base = !(await exists(join(folder.dir, first.path))) && (await exists(join(imagesDir, first.path))) ? imagesDir : folder.dir;
   const pool: FileItem[] = [];
   const where = new Map<string, { index: number; file: string; line: number }>();
   const indicesOf = (name: string): Result<number[], DataError> => {
@@ -106,7 +110,7 @@ export async function readVtabTaskFolder(folder: VtabFolder): Promise<Result<Vta
       }
       where.set(e.path, { index: pool.length, file, line: e.line });
       out.push(pool.length);
-      pool.push({ file: join(folder.dir, e.path), label: e.label, ref: `${file}:${e.line}` });
+      pool.push({ file: join(base, e.path), label: e.label, ref: `${file}:${e.line}` });
     }
     return ok(out);
   };
@@ -118,7 +122,7 @@ export async function readVtabTaskFolder(folder: VtabFolder): Promise<Result<Vta
     splits.set(name, idx.value);
   }
   const testFile = join(folder.dir, 'test.txt');
-  const test = (lists.get('test') as ListEntry[]).map((e) => ({ file: join(folder.dir, e.path), label: e.label, ref: `${testFile}:${e.line}` }));
+  const test = (lists.get('test') as ListEntry[]).map((e) => ({ file: join(base, e.path), label: e.label, ref: `${testFile}:${e.line}` }));
   return ok({ pool, splits: new Map([['train800', splits.get('train800') as number[]], ['val200', splits.get('val200') as number[]], ['train800val200', splits.get('train800val200') as number[]]]), test, listDigests });
 }
 
