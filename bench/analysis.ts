@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { featureStats, frechetDistance, gradCam, integratedGradients } from '../src/ml/analysis/index.js';
@@ -27,7 +27,9 @@ const D = argNum('--d', 2048);
 const RANK = 64;
 const withVitB = args.includes('--vitb');
 const skipFid = args.includes('--no-fid');
+const skipAttribution = args.includes('--no-attribution');
 const lines: string[] = [];
+const cpuSeconds = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1e6;
 const say = (s: string): void => {
   console.log(s);
   lines.push(s);
@@ -60,10 +62,10 @@ from scipy import linalg
 n, d = int(sys.argv[3]), int(sys.argv[4])
 x1 = np.fromfile(sys.argv[1], dtype='<f8').reshape(n, d)
 x2 = np.fromfile(sys.argv[2], dtype='<f8').reshape(n, d)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 mu1, s1 = x1.mean(0), np.cov(x1, rowvar=False)
 mu2, s2 = x2.mean(0), np.cov(x2, rowvar=False)
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 covmean, _ = linalg.sqrtm(s1.dot(s2), disp=False)
 if not np.isfinite(covmean).all():
     off = np.eye(d) * 1e-6
@@ -71,9 +73,9 @@ if not np.isfinite(covmean).all():
 covmean = covmean.real
 diff = mu1 - mu2
 fid = diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
-t2 = time.perf_counter()
+t2, c2 = time.perf_counter(), time.process_time()
 import scipy
-print(json.dumps({"fid": float(fid), "stats_s": t1 - t0, "distance_s": t2 - t1, "numpy": np.__version__, "scipy": scipy.__version__}))
+print(json.dumps({"fid": float(fid), "stats_s": t1 - t0, "distance_s": t2 - t1, "stats_cpu": c1 - c0, "distance_cpu": c2 - c1, "numpy": np.__version__, "scipy": scipy.__version__}))
 `;
 
 async function benchFid(): Promise<void> {
@@ -83,25 +85,34 @@ async function benchFid(): Promise<void> {
     const x2 = makeFeatures(2, N, D, 0.05);
     writeFileSync(join(dir, 'a.bin'), Buffer.from(x1.buffer));
     writeFileSync(join(dir, 'b.bin'), Buffer.from(x2.buffer));
+    const load0 = loadavg()[0] ?? 0;
     let t = performance.now();
+    let cpu = process.cpuUsage();
     const s1 = featureStats(x1, N, D);
     const s2 = featureStats(x2, N, D);
     const statsMs = performance.now() - t;
+    const statsCpu = cpuSeconds(process.cpuUsage(cpu));
     if (!s1.ok || !s2.ok) throw new Error('stats failed');
     t = performance.now();
+    cpu = process.cpuUsage();
     const ours = frechetDistance(s1.value, s2.value);
     const distMs = performance.now() - t;
+    const distCpu = cpuSeconds(process.cpuUsage(cpu));
     if (!ours.ok) throw new Error(ours.error.message);
     const py = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY_FID, join(dir, 'a.bin'), join(dir, 'b.bin'), String(N), String(D)], { encoding: 'utf8', maxBuffer: 1 << 20 })) as
-      { fid: number; stats_s: number; distance_s: number; numpy: string; scipy: string };
+      { fid: number; stats_s: number; distance_s: number; stats_cpu: number; distance_cpu: number; numpy: string; scipy: string };
+    const load1 = loadavg()[0] ?? 0;
     const rel = Math.abs(ours.value.fid - py.fid) / Math.abs(py.fid);
     say(`### FID, ${D}-d features, ${N} images per set (synthetic rank-${RANK} + diagonal noise)`);
     say('');
-    say('| step | ours (TS, float64, symmetric eigen) | pytorch-fid route (numpy ' + py.numpy + ', scipy ' + py.scipy + ' sqrtm) | ours / scipy |');
+    say('| step | ours: wall (CPU) — TS, float64, symmetric eigen, 1 thread | scipy: wall (CPU) — numpy ' + py.numpy + ' cov + scipy ' + py.scipy + ' sqrtm(S1 S2), BLAS threads | wall ratio ours/scipy |');
     say('| --- | --- | --- | --- |');
-    say(`| mean + covariance (both sets) | ${(statsMs / 1000).toFixed(2)} s | ${py.stats_s.toFixed(2)} s | ${(statsMs / 1000 / py.stats_s).toFixed(2)} |`);
-    say(`| Frechet distance | ${(distMs / 1000).toFixed(2)} s | ${py.distance_s.toFixed(2)} s | ${(distMs / 1000 / py.distance_s).toFixed(2)} |`);
-    say(`| total | ${((statsMs + distMs) / 1000).toFixed(2)} s | ${(py.stats_s + py.distance_s).toFixed(2)} s | ${((statsMs + distMs) / 1000 / (py.stats_s + py.distance_s)).toFixed(2)} |`);
+    const row = (name: string, ms: number, c: number, ps: number, pc: number): void => say(`| ${name} | ${(ms / 1000).toFixed(2)} s (${c.toFixed(2)} s) | ${ps.toFixed(2)} s (${pc.toFixed(2)} s) | ${(ms / 1000 / ps).toFixed(2)} |`);
+    row('mean + covariance (both sets)', statsMs, statsCpu, py.stats_s, py.stats_cpu);
+    row('Frechet distance', distMs, distCpu, py.distance_s, py.distance_cpu);
+    row('total', statsMs + distMs, statsCpu + distCpu, py.stats_s + py.distance_s, py.stats_cpu + py.distance_cpu);
+    say('');
+    say(`Load average (1 min) at start / end of the FID part: ${load0.toFixed(2)} / ${load1.toFixed(2)} on ${cpus().length} cores (other work was running on this shared machine: compare CPU times as well as wall times).`);
     say('');
     say(`FID ours ${ours.value.fid.toPrecision(12)}, scipy ${py.fid.toPrecision(12)}, relative difference ${rel.toExponential(2)} (offset applied: ${ours.value.offset}; most negative clipped eigenvalue ${ours.value.minProductEigenvalue.toExponential(2)}).`);
     say('');
@@ -162,6 +173,7 @@ async function main(): Promise<void> {
   say(`Command: \`node --import tsx bench/analysis.ts ${args.join(' ')}\`. Machine: ${cpus()[0]?.model ?? '?'} x${cpus().length}, Node ${process.version}. TF.js backend: ${backend.value.backend} (tfjs ${backend.value.tfjsVersion}, threads ${backend.value.threads}, simd ${backend.value.simd}).`);
   say('');
   if (!skipFid) await benchFid();
+  if (skipAttribution) return;
   say('### GradCAM and Integrated Gradients per image (random-init weights, batch 1; IG = 50 Gauss-Legendre steps in batches of 10)');
   say('');
   say('| model | plain forward | GradCAM (x forward) | IG (x forward) |');

@@ -11,7 +11,7 @@
  * Tr(S1) + Tr(S2) terms keep the unshifted covariances.
  */
 import { err, ok, type Result } from '../../util/result.js';
-import { congruence, symmetricEigen } from './linalg.js';
+import { congruence, dot, symmetricEigen } from './linalg.js';
 
 export interface FeatureStats {
   /** Number of samples. */
@@ -42,26 +42,23 @@ export function featureStats(features: Float32Array | Float64Array, n: number, d
     mean[j] = (mean[j] as number) / n;
     if (!Number.isFinite(mean[j] as number)) return err({ reason: 'not-finite', message: `feature column ${j} has non-finite values` });
   }
-  // Upper triangle of X_c^T X_c, four centred rows at a time so each pass over the (large,
-  // out-of-cache for d=2048) accumulator does four rows' work.
+  // Upper triangle of X_c^T X_c, a chunk of R centred rows at a time, transposed so that every
+  // C[j][k] update is a contiguous length-R dot product: the d*d accumulator (32 MB at d=2048)
+  // is swept n/R times instead of n times, which is what bounds this loop.
+  const R = 128;
   const cov = new Float64Array(d * d);
-  const r0 = new Float64Array(d), r1 = new Float64Array(d), r2 = new Float64Array(d), r3 = new Float64Array(d);
-  const rows = [r0, r1, r2, r3];
-  for (let i = 0; i < n; i += 4) {
-    const count = Math.min(4, n - i);
-    for (let b = 0; b < 4; b++) {
-      const r = rows[b] as Float64Array;
-      if (b < count) {
-        const off = (i + b) * d;
-        for (let j = 0; j < d; j++) r[j] = (features[off + j] as number) - (mean[j] as number);
-      } else r.fill(0);
+  const chunk = new Float64Array(d * R);
+  for (let i0 = 0; i0 < n; i0 += R) {
+    const rows = Math.min(R, n - i0);
+    if (rows < R) chunk.fill(0);
+    for (let r = 0; r < rows; r++) {
+      const off = (i0 + r) * d;
+      for (let j = 0; j < d; j++) chunk[j * R + r] = (features[off + j] as number) - (mean[j] as number);
     }
     for (let j = 0; j < d; j++) {
-      const a0 = r0[j] as number, a1 = r1[j] as number, a2 = r2[j] as number, a3 = r3[j] as number;
       const row = j * d;
-      for (let k = j; k < d; k++) {
-        cov[row + k] = (cov[row + k] as number) + a0 * (r0[k] as number) + a1 * (r1[k] as number) + a2 * (r2[k] as number) + a3 * (r3[k] as number);
-      }
+      const aOff = j * R;
+      for (let k = j; k < d; k++) cov[row + k] = (cov[row + k] as number) + dot(chunk, aOff, chunk, k * R, R);
     }
   }
   const scale = 1 / (n - 1);

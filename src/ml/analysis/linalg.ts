@@ -54,7 +54,8 @@ export function tridiagonalize(input: Float64Array, n: number, wantQ: boolean): 
   for (let k = 0; k < n - 2; k++) {
     const row = k * n;
     d[k] = a[row + k] as number;
-    // Work on row k (equal to column k by symmetry, and contiguous).
+    // Only the lower triangle is kept up to date: copy column k into row k (contiguous) first.
+    for (let j = k + 1; j < n; j++) a[row + j] = a[j * n + k] as number;
     let tail2 = 0;
     for (let j = k + 2; j < n; j++) tail2 += (a[row + j] as number) ** 2;
     const x0 = a[row + k + 1] as number;
@@ -72,32 +73,37 @@ export function tridiagonalize(input: Float64Array, n: number, wantQ: boolean): 
     v[k + 1] = v0 / vnorm;
     for (let j = k + 2; j < n; j++) v[j] = (a[row + j] as number) / vnorm;
     e[k] = alpha;
-    // p = A22 v ; K = v.p ; q = 2(p - K v) ; A22 -= v q^T + q v^T
-    let kk = 0;
+    // p = A22 v ; K = v.p ; q = 2(p - K v) ; A22 -= v q^T + q v^T. Only the lower triangle of
+    // A22 is read and written (it is symmetric): half the memory traffic of the full update,
+    // which is what bounds this loop. Row i's part below the diagonal serves both A[i][j] v[j]
+    // (into p[i]) and A[j][i] v[i] (into p[j]).
+    p.fill(0, k + 1);
     for (let i = k + 1; i < n; i++) {
       const ri = i * n;
-      let s0 = 0, s1 = 0;
-      let j = k + 1;
-      for (; j + 1 < n; j += 2) {
-        s0 += (a[ri + j] as number) * (v[j] as number);
-        s1 += (a[ri + j + 1] as number) * (v[j + 1] as number);
+      const vi = v[i] as number;
+      let s0 = 0;
+      for (let j = k + 1; j < i; j++) {
+        const aij = a[ri + j] as number;
+        s0 += aij * (v[j] as number);
+        p[j] = (p[j] as number) + aij * vi;
       }
-      if (j < n) s0 += (a[ri + j] as number) * (v[j] as number);
-      p[i] = s0 + s1;
-      kk += (v[i] as number) * (s0 + s1);
+      p[i] = (p[i] as number) + s0 + (a[ri + i] as number) * vi;
     }
+    let kk = 0;
+    for (let i = k + 1; i < n; i++) kk += (v[i] as number) * (p[i] as number);
     for (let i = k + 1; i < n; i++) p[i] = 2 * ((p[i] as number) - kk * (v[i] as number));
     for (let i = k + 1; i < n; i++) {
       const ri = i * n;
       const vi = v[i] as number;
       const qi = p[i] as number;
-      for (let j = k + 1; j < n; j++) a[ri + j] = (a[ri + j] as number) - vi * (p[j] as number) - qi * (v[j] as number);
+      for (let j = k + 1; j <= i; j++) a[ri + j] = (a[ri + j] as number) - vi * (p[j] as number) - qi * (v[j] as number);
     }
     if (hv) hv.set(v.subarray(k + 1), row + k + 1);
   }
   if (n >= 2) {
     d[n - 2] = a[(n - 2) * n + n - 2] as number;
-    e[n - 2] = a[(n - 2) * n + n - 1] as number;
+    // Lower triangle is the maintained one.
+    e[n - 2] = a[(n - 1) * n + n - 2] as number;
   }
   d[n - 1] = a[(n - 1) * n + n - 1] as number;
   e[n - 1] = 0;
