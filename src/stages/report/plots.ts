@@ -48,6 +48,8 @@ export function svgSize(svg: string): { width: number; height: number } | undefi
 
 const FONT = 'DejaVu Sans, sans-serif';
 const CONFIG = { font: FONT, background: 'white', view: { stroke: '#ccc' } } as const;
+/** Methods in the paper's order wherever they appear on an axis or legend. */
+const METHOD_ORDER = ['FT', 'VPT', 'Mixed', 'FT-then-PT', 'VPT-shallow', 'Linear'];
 
 export interface AccuracyPoint { readonly task: string; readonly method: string; readonly trainSize: number; readonly top1: number; readonly std: number }
 
@@ -65,7 +67,7 @@ export function accuracyVsSizeSpec(points: readonly AccuracyPoint[]): TopLevelSp
         { mark: { type: 'line', point: true }, encoding: {
           x: { field: 'trainSize', type: 'quantitative', scale: { type: 'log' }, title: 'training images' },
           y: { field: 'top1', type: 'quantitative', title: 'test top-1 (%)', scale: { zero: false } },
-          color: { field: 'method', type: 'nominal', title: 'method' },
+          color: { field: 'method', type: 'nominal', title: 'method', sort: METHOD_ORDER },
         } },
       ],
     },
@@ -109,7 +111,7 @@ export function lossCurvesSpec(points: readonly LossPoint[]): TopLevelSpec {
       encoding: {
         x: { field: 'epoch', type: 'quantitative', title: 'epoch' },
         y: { field: 'loss', type: 'quantitative', title: 'loss' },
-        color: { field: 'method', type: 'nominal', title: 'method' },
+        color: { field: 'method', type: 'nominal', title: 'method', sort: METHOD_ORDER },
         strokeDash: { field: 'split', type: 'nominal', title: 'split' },
       },
     },
@@ -130,8 +132,8 @@ export function ablationBarsSpec(points: readonly BarPoint[]): TopLevelSpec {
     spec: {
       width: 140, height: 120,
       layer: [
-        { mark: 'bar', encoding: { x: { field: 'method', type: 'nominal', title: null }, y: { field: 'top1', type: 'quantitative', title: 'test top-1 (%)' }, color: { field: 'method', type: 'nominal', legend: null } } },
-        { mark: { type: 'errorbar' }, encoding: { x: { field: 'method', type: 'nominal' }, y: { field: 'lo', type: 'quantitative', title: 'test top-1 (%)' }, y2: { field: 'hi' } } },
+        { mark: 'bar', encoding: { x: { field: 'method', type: 'nominal', title: null, sort: METHOD_ORDER }, y: { field: 'top1', type: 'quantitative', title: 'test top-1 (%)' }, color: { field: 'method', type: 'nominal', legend: null, sort: METHOD_ORDER } } },
+        { mark: { type: 'errorbar' }, encoding: { x: { field: 'method', type: 'nominal', sort: METHOD_ORDER }, y: { field: 'lo', type: 'quantitative', title: 'test top-1 (%)' }, y2: { field: 'hi' } } },
       ],
     },
     resolve: { scale: { y: 'independent' } },
