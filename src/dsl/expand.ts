@@ -12,10 +12,11 @@ import { didYouMean, hintFor } from './did-you-mean.js';
 import { findOccurrence, hasExpr, parseTemplate, type Expr, type Segment } from './expr.js';
 import { cyclicComponents, loopIn } from './graph.js';
 import { cellId, expandMatrix, type MatrixScalar } from './matrix.js';
-import type { BuiltinStage, CommandStage, Resources, Stage, StageInput } from './model.js';
+import type { BuiltinStage, CommandStage, Resources, SlurmSettings, Stage, StageInput } from './model.js';
 import { canonical, isPlainObject, lookup } from './params.js';
 import { inputPath, stageSlug, workspacePath } from './paths.js';
 import { kindValidator, reportKindErrors } from './schema.js';
+import { mergeSlurmSettings, readSlurmSettings } from './slurm.js';
 import { parseDuration, parseMemory } from './units.js';
 import { childPointer, keyOrValue, valueAt, type LocatedDoc } from './yaml-source.js';
 
@@ -41,6 +42,8 @@ export interface ExpandContext {
     readonly resources: Partial<Resources>;
     readonly retries: number | undefined;
     readonly timeoutSeconds: number | undefined;
+    /** Pipeline-wide `slurm:` (top level and `defaults`), under each stage's own. */
+    readonly slurm?: SlurmSettings | undefined;
   };
 }
 
@@ -84,6 +87,7 @@ interface Template {
   resources: Resources;
   retries: number;
   timeoutSeconds: number | undefined;
+  slurm: SlurmSettings | undefined;
   location: SourceRange;
 }
 
@@ -216,6 +220,7 @@ function createTemplate(src: TemplateSource, index: number, ctx: ExpandContext):
     else if (!src.broken) diags.error('bad-value', d.error, valueAt(doc, `${ptr}/timeout`));
   }
   const retries = typeof raw.retries === 'number' ? raw.retries : (ctx.defaults.retries ?? 0);
+  const slurm = mergeSlurmSettings(ctx.defaults.slurm, readSlurmSettings(raw.slurm, doc, childPointer(ptr, 'slurm'), diags));
 
   return {
     src,
@@ -240,6 +245,7 @@ function createTemplate(src: TemplateSource, index: number, ctx: ExpandContext):
     resources: res,
     retries,
     timeoutSeconds,
+    slurm,
     location,
   };
 }
@@ -819,6 +825,7 @@ function resolveCell(cell: Cell, ctx: ExpandContext): void {
     retries: t.retries,
     timeoutSeconds: t.timeoutSeconds,
     paramsUsed: canonical(st.paramsUsed),
+    ...(t.slurm ? { slurm: t.slurm } : {}),
     location: t.location,
   };
   if (t.type === 'builtin' && t.kind) {

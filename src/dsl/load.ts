@@ -10,10 +10,11 @@ import type { Diagnostic, SourceRange } from './diagnostic.js';
 import { Diags } from './diags.js';
 import { didYouMean } from './did-you-mean.js';
 import { expandStages, type ExpandContext, type TemplateSource } from './expand.js';
-import type { Pipeline, Resources } from './model.js';
+import type { Pipeline, Resources, SlurmSettings } from './model.js';
 import { canonical, deepMerge, isPlainObject, lookup, parseOverride, setAt } from './params.js';
 import { workspacePath } from './paths.js';
 import { validatePipelineFile } from './schema.js';
+import { mergeSlurmSettings, readSlurmSettings } from './slurm.js';
 import { SourceFile } from './source.js';
 import { parseDuration, parseMemory } from './units.js';
 import { childPointer, keyOrValue, parseYaml, valueAt, type LocatedDoc } from './yaml-source.js';
@@ -137,13 +138,17 @@ export function loadPipelineSync(file: string, opts: LoadOptions): Result<Pipeli
 
   // env, defaults: included first, the including file wins.
   const env: Record<string, string> = {};
-  const defaults: { resources: { -readonly [K in keyof Resources]?: Resources[K] }; retries: number | undefined; timeoutSeconds: number | undefined } = {
+  const defaults: { resources: { -readonly [K in keyof Resources]?: Resources[K] }; retries: number | undefined; timeoutSeconds: number | undefined; slurm: SlurmSettings | undefined } = {
     resources: {},
     retries: undefined,
     timeoutSeconds: undefined,
+    slurm: undefined,
   };
   for (const u of units) {
     if (isPlainObject(u.value.env)) for (const [k, v] of Object.entries(u.value.env)) env[k] = String(v);
+    // `slurm:` at the top level and in `defaults` are the same pipeline-wide setting.
+    defaults.slurm = mergeSlurmSettings(defaults.slurm, readSlurmSettings(u.value.slurm, u.doc, '/slurm', diags));
+    if (isPlainObject(u.value.defaults)) defaults.slurm = mergeSlurmSettings(defaults.slurm, readSlurmSettings(u.value.defaults.slurm, u.doc, '/defaults/slurm', diags));
     const d = u.value.defaults;
     if (!isPlainObject(d)) continue;
     if (typeof d.retries === 'number') defaults.retries = d.retries;
