@@ -147,11 +147,19 @@ export class ViT {
       if (opts.tap && i === c.depth - 1) h = opts.tap(h as tf.Tensor3D);
       const a = `${bp}/MultiHeadDotProductAttention_1`;
       const heads = (t: tf.Tensor): tf.Tensor3D => tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
-      const q = heads(lin(h, `${a}/query`));
-      const k = heads(lin(h, `${a}/key`));
+      // 1/sqrt(hd) is folded into q (a [BH, T, hd] multiply instead of [BH, T, T]).
+      const q = tf.mul(heads(lin(h, `${a}/query`)), 1 / Math.sqrt(hd)) as tf.Tensor3D;
       const v = heads(lin(h, `${a}/value`));
       const fast = this.kernels === 'fast';
-      let probs = tf.softmax(tf.mul(fast ? bmm(q, k, true) : tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)));
+      let scores: tf.Tensor3D;
+      if (fast) {
+        // k^T straight from [B, T, H, hd] with one transpose, so every matMul is untransposed.
+        const kT = tf.reshape(tf.transpose(tf.reshape(lin(h, `${a}/key`), [B, T, H, hd]), [0, 2, 3, 1]), [B * H, hd, T]) as tf.Tensor3D;
+        scores = bmm(q, kT);
+      } else {
+        scores = tf.matMul(q, heads(lin(h, `${a}/key`)), false, true);
+      }
+      let probs = tf.softmax(scores);
       probs = drop(probs, c.attentionDropout, backboneDrop) as tf.Tensor3D;
       const ctx = tf.reshape(tf.transpose(tf.reshape(fast ? bmm(probs as tf.Tensor3D, v) : tf.matMul(probs as tf.Tensor3D, v), [B, H, T, hd]), [0, 2, 1, 3]), [B, T, D]);
       x = tf.add(x, drop(lin(ctx, `${a}/out`), c.dropout, backboneDrop));
