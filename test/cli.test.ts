@@ -293,10 +293,11 @@ describe('pipeline: lock, verify, gc, graph, show, json', () => {
   it('graph prints Mermaid and DOT; show explains one stage; --json prints one event per line', async () => {
     const ws = await workspace({ 'pipeline.yaml': TWO_STAGES });
     const json = await runCli(['run', '--json'], ws);
+    expect(json.exitCode, json.stdout + json.stderr).toBe(0);
     const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
     expect(events[0]?.type).toBe('run-start');
     expect(events.at(-1)?.type).toBe('run-end');
-    expect(events.filter((e) => e.type === 'stage-succeeded')).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'stage-succeeded'), json.stdout).toHaveLength(2);
 
     const mermaid = await runCli(['graph'], ws);
     expect(mermaid.stdout).toMatch(/flowchart TD[\s\S]*s0\["make"\][\s\S]*s0 --> s1/);
@@ -304,7 +305,7 @@ describe('pipeline: lock, verify, gc, graph, show, json', () => {
     expect(dot.stdout).toContain('"make" -> "upper";');
 
     const show = await runCli(['show', 'upper'], ws);
-    expect(show.exitCode).toBe(0);
+    expect(show.exitCode, show.stderr).toBe(0);
     expect(show.stdout).toMatch(/fingerprint: [0-9a-f]{64}/);
     expect(show.stdout).toContain('out/make.txt');
     expect(show.stdout).toMatch(/log: .*\.log/);

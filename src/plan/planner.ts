@@ -60,6 +60,7 @@ export async function planPipeline(ctx: PlanContext, options: PlanOptions): Prom
 
   const decisions = new Map<string, Decision>();
   const known: KnownOutputs = new Map();
+  await ctx.store.indexRecords();
   for (const id of graph.order) {
     if (!selected.has(id) && !required.has(id)) {
       decisions.set(id, { action: 'skip', reasons: [{ type: 'not-selected' }] });

@@ -81,6 +81,9 @@ export class Store {
   private readonly shardsMade = new Set<string>();
   private lastFlush = Date.now();
   private reflink: boolean | undefined;
+  /** After `indexRecords`: which run records and latest pointers exist, so misses cost no open(). */
+  private recordIndex: Set<string> | undefined;
+  private latestIndex: Set<string> | undefined;
 
   private constructor(
     readonly workspace: string,
@@ -560,11 +563,34 @@ export class Store {
     await fsp.mkdir(path.dirname(p), { recursive: true });
     // NaN/Infinity metrics are written as null (JSON) and read back as NaN.
     await writeFileAtomic(p, `${JSON.stringify(rec, null, 2)}\n`, { tmpDir: this.dir('tmp'), syncDir: true });
+    this.recordIndex?.add(rec.fingerprint);
+  }
+
+  /**
+   * Lists which run records and latest pointers exist (a few hundred readdir calls), so that
+   * planning thousands of new stages does not try to open thousands of missing files. Records
+   * written by this Store afterwards are added; ones another process writes meanwhile are not
+   * seen (a planner's snapshot is taken at one moment anyway).
+   */
+  async indexRecords(): Promise<void> {
+    const records = new Set<string>();
+    const runs = this.dir('runs');
+    const shards = await fsp.readdir(runs).catch(() => [] as string[]);
+    await Promise.all(
+      shards.map(async (shard) => {
+        for (const name of await fsp.readdir(path.join(runs, shard)).catch(() => [] as string[])) {
+          if (name.endsWith('.json')) records.add(name.slice(0, -'.json'.length));
+        }
+      }),
+    );
+    this.recordIndex = records;
+    this.latestIndex = new Set(await fsp.readdir(this.dir('stages')).catch(() => [] as string[]));
   }
 
   /** undefined when absent; also when unreadable or invalid, with a `corrupt-run-record` warning. */
   async readRunRecord(fingerprint: string): Promise<RunRecord | undefined> {
     if (!isValidFingerprint(fingerprint)) return undefined;
+    if (this.recordIndex && !this.recordIndex.has(fingerprint)) return undefined;
     const p = this.recordPath(fingerprint);
     let text: string;
     try {
@@ -597,10 +623,12 @@ export class Store {
 
   async setLatest(stageId: string, fingerprint: string): Promise<void> {
     const p = path.join(this.dir('stages'), `${stageSlug(stageId)}.json`);
+    this.latestIndex?.add(`${stageSlug(stageId)}.json`);
     await writeFileAtomic(p, `${JSON.stringify({ stageId, fingerprint, updatedAt: new Date().toISOString() })}\n`, { tmpDir: this.dir('tmp') });
   }
 
   async getLatest(stageId: string): Promise<string | undefined> {
+    if (this.latestIndex && !this.latestIndex.has(`${stageSlug(stageId)}.json`)) return undefined;
     try {
       const doc = JSON.parse(await fsp.readFile(path.join(this.dir('stages'), `${stageSlug(stageId)}.json`), 'utf8')) as { stageId?: unknown; fingerprint?: unknown };
       return doc.stageId === stageId && typeof doc.fingerprint === 'string' ? doc.fingerprint : undefined;
@@ -654,6 +682,7 @@ export class Store {
   // ---------------------------------------------------------------- maintenance
 
   async gc(opts: GcOptions): Promise<GcReport> {
+    this.recordIndex = undefined;
     // Forget stat-cache entries of files that no longer exist (the cache would otherwise only grow).
     if (opts.dryRun !== true) await this.statCache.prune().catch(() => undefined);
     return collectGarbage(
