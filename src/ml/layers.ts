@@ -28,6 +28,14 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D | undefined,
   return tf.reshape(y, [...shape.slice(0, -1), dout]);
 }
 
+/**
+ * Sum over rows of [N, D] as ones[1, N] @ x: on wasm a reduction over a non-last axis transposes
+ * first, while this 2-D matMul runs on XNNPACK.
+ */
+export function colSum(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]) as tf.Tensor1D;
+}
+
 /** dx = dy @ W^T with W^T materialised so the matMul is untransposed (the wasm fast path). */
 const dxOf = (dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D => tf.matMul(dy, tf.transpose(w));
 /** dW = x^T @ dy, again with an explicit transpose. */
@@ -42,7 +50,7 @@ const linearTrainBias = tf.customGrad((x, w, b, save) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
       const d = dy as tf.Tensor2D;
-      return [dxOf(d, sw), dwOf(sx, d), tf.sum(d, 0)];
+      return [dxOf(d, sw), dwOf(sx, d), colSum(d)];
     },
   };
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
@@ -121,7 +129,7 @@ const layerNormTrain = tf.customGrad((x, scale, bias, save) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sr, ss] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
       const d = dy as tf.Tensor2D;
-      return [layerNormDx(tf.mul(d, ss) as tf.Tensor2D, sx, sr), tf.sum(tf.mul(d, sx), 0), tf.sum(d, 0)];
+      return [layerNormDx(tf.mul(d, ss) as tf.Tensor2D, sx, sr), colSum(tf.mul(d, sx) as tf.Tensor2D), colSum(d)];
     },
   };
 }) as (x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D) => tf.Tensor2D;
@@ -140,6 +148,30 @@ function layerNormFrozen(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D):
   }) as (x: tf.Tensor2D) => tf.Tensor2D;
   return f(x);
 }
+
+/**
+ * Softmax over the last axis. `fast`: backward y·(dy − Σ dy·y) with the row sums spread by a
+ * 2-D matMul (rows @ ones[1, T]) instead of a broadcasting multiply, which is slow on wasm.
+ */
+export function softmax(x: tf.Tensor, kernels: Kernels = 'plain'): tf.Tensor {
+  return kernels === 'plain' ? tf.softmax(x) : softmaxFast(x);
+}
+
+const softmaxFast = tf.customGrad((x, save) => {
+  const y = tf.softmax(x as tf.Tensor);
+  (save as tf.GradSaveFunc)([y]);
+  return {
+    value: y,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sy] = saved as [tf.Tensor];
+      const t = sy.shape[sy.rank - 1] as number;
+      const dyy = tf.mul(dy, sy);
+      const rows = tf.reshape(tf.sum(dyy, -1), [-1, 1]) as tf.Tensor2D;
+      const spread = tf.reshape(tf.matMul(rows, tf.ones([1, t])), sy.shape);
+      return [tf.sub(dyy, tf.mul(spread, sy))];
+    },
+  };
+}) as (x: tf.Tensor) => tf.Tensor;
 
 /** Exact GELU, 0.5·x·(1 + erf(x/√2)), as in the PyTorch VPT code (not the tanh form). */
 export function gelu(x: tf.Tensor, kernels: Kernels = 'plain'): tf.Tensor {

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone has no gradient functions; the union package registers them like this.
 import './gradients.js';
 import { blockPrefix, gridSize, numPatches, paramSpecs, promptName, type ParamSpec, type ViTConfig } from './config.js';
-import { dropout, gelu, layerNorm, linear, type Kernels } from './layers.js';
+import { dropout, gelu, layerNorm, linear, softmax, type Kernels } from './layers.js';
 import { bmm } from './wasmMatmul.js';
 
 /** How tokens are laid out along the sequence axis (GradCAM keeps only the patch tokens). */
@@ -159,7 +159,7 @@ export class ViT {
       } else {
         scores = tf.matMul(q, heads(lin(h, `${a}/key`)), false, true);
       }
-      let probs = tf.softmax(scores);
+      let probs = softmax(scores, this.kernels);
       probs = drop(probs, c.attentionDropout, backboneDrop) as tf.Tensor3D;
       const ctx = tf.reshape(tf.transpose(tf.reshape(fast ? bmm(probs as tf.Tensor3D, v) : tf.matMul(probs as tf.Tensor3D, v), [B, H, T, hd]), [0, 2, 1, 3]), [B, T, D]);
       x = tf.add(x, drop(lin(ctx, `${a}/out`), c.dropout, backboneDrop));
