@@ -78,7 +78,7 @@ describe('symmetricEigen (Householder + implicit QL, float64)', () => {
     ['random symmetric', 40, (rng, n) => { const a = new Float64Array(n * n); for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) { const v = rng.normal(); a[i * n + j] = v; a[j * n + i] = v; } return a; }],
     ['repeated eigenvalues (I + rank 2)', 25, (rng, n) => { const u = Array.from({ length: n }, () => rng.normal()); const w = Array.from({ length: n }, () => rng.normal()); const a = new Float64Array(n * n); for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] = (i === j ? 1 : 0) + (u[i] as number) * (u[j] as number) + (w[i] as number) * (w[j] as number); return a; }],
     ['already diagonal', 7, (_rng, n) => { const a = new Float64Array(n * n); for (let i = 0; i < n; i++) a[i * n + i] = n - 2 * i; return a; }],
-    ['block diagonal (a column is already reduced mid-way)', 10, (rng, n) => { const a = new Float64Array(n * n); for (const [lo, hi] of [[0, 6], [6, 10]]) for (let i = lo; i < hi; i++) for (let j = lo; j <= i; j++) { const v = rng.normal(); a[i * n + j] = v; a[j * n + i] = v; } return a; }],
+    ['block diagonal (a column is already reduced mid-way)', 10, (rng, n) => { const a = new Float64Array(n * n); for (const [lo, hi] of [[0, 6], [6, 10]] as const) for (let i = lo; i < hi; i++) for (let j = lo; j <= i; j++) { const v = rng.normal(); a[i * n + j] = v; a[j * n + i] = v; } return a; }],
     ['1x1', 1, () => Float64Array.of(3.5)],
     ['2x2', 2, () => Float64Array.of(2, 1, 1, 2)],
   ];
