@@ -287,6 +287,21 @@ describe('npz loader', () => {
     });
   }
 
+  for (const file of ['ml-tiny-vit.npz', 'ml-tiny-vit-deflate.npz']) {
+    it(`reads ${file}, written by numpy 1.24 np.savez${file.includes('deflate') ? '_compressed' : ''} (zip64 local headers)`, async () => {
+      const m = await loadViTNpz(join(import.meta.dirname, 'fixtures', file), cfg, 0);
+      expect(m.ok).toBe(true);
+      if (!m.ok) return;
+      // Reference values printed by numpy when the fixture was written.
+      const q = m.value.p('Transformer/encoderblock_1/MultiHeadDotProductAttention_1/query/kernel').dataSync();
+      expect(q[3 * 16 + 1 * 8 + 5]).toBeCloseTo(0.9961053133010864, 7);
+      expect(Array.from(q).reduce((a, b) => a + b, 0)).toBeCloseTo(16.404430389404297, 3);
+      const out = m.value.p('Transformer/encoderblock_0/MultiHeadDotProductAttention_1/out/kernel').dataSync();
+      expect(out[(1 * 8 + 2) * 16 + 7]).toBeCloseTo(-0.5128902196884155, 7);
+      m.value.dispose();
+    });
+  }
+
   it('a missing array is an error naming it', () => {
     const arrays = fakeNpz(cfg, (m) => m.delete('Transformer/encoderblock_1/MlpBlock_3/Dense_0/bias'));
     const r = backboneFromNpz(readNpzOk(encodeNpz(arrays)), cfg, 'x.npz');

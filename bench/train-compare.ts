@@ -1,0 +1,71 @@
+/**
+ * tfjs (this project's trainer) vs PyTorch on the identical ViT, interleaved in the same run so
+ * both see the same machine load. Runs bench/train-speed.ts and bench/train_peer.py alternately
+ * for R rounds and reports median img/s per model × method and the ratio tfjs/PyTorch.
+ *
+ * Usage: node --import tsx bench/train-compare.ts [--rounds 3] [--steps 6] [--backend wasm] [--vitb] [--append]
+ * --append adds the figures to bench/RESULTS.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { machineLine } from './machine.js';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, fallback: string): string => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? (argv[i + 1] ?? fallback) : fallback;
+};
+const rounds = Number(opt('rounds', '3'));
+const steps = opt('steps', '6');
+const backend = opt('backend', 'wasm');
+const vitb = argv.includes('--vitb');
+const root = join(import.meta.dirname, '..');
+
+interface Row { name: string; method: string; imgPerSec: number; imgPerCpuSec: number; msPerStep: number; kernels?: string; torch?: string; simd?: boolean }
+
+function lines(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Row[] {
+  const out = execFileSync(cmd, args, { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'ignore'] });
+  return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Row);
+}
+
+const load0 = loadavg().map((x) => x.toFixed(1)).join(' ');
+const started = new Date();
+const tfjs: Row[] = [];
+const torch: Row[] = [];
+for (let r = 0; r < rounds; r++) {
+  const extra = vitb && r === 0 ? ['--vitb'] : [];
+  tfjs.push(...lines(process.execPath, ['--import', 'tsx', 'bench/train-speed.ts', backend, steps, ...extra]));
+  torch.push(...lines('/usr/bin/python3', ['bench/train_peer.py', steps, ...extra], { OPENBLAS_NUM_THREADS: '1' }));
+  process.stderr.write(`round ${r + 1}/${rounds} done\n`);
+}
+const load1 = loadavg().map((x) => x.toFixed(1)).join(' ');
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const keys = [...new Set(tfjs.map((r) => `${r.name}|${r.method}`))];
+const out: string[] = [
+  '',
+  `## Training throughput, tfjs vs PyTorch (bench/train-compare.ts)`,
+  '',
+  `- command: \`node --import tsx bench/train-compare.ts ${argv.join(' ')}\``,
+  `- date: ${started.toString()}`,
+];
+for (const k of keys) {
+  const [name, method] = k.split('|') as [string, string];
+  const a = tfjs.filter((r) => r.name === name && r.method === method);
+  const b = torch.filter((r) => r.name === name && r.method === method);
+  if (b.length === 0) continue;
+  const wa = median(a.map((r) => r.imgPerSec));
+  const wb = median(b.map((r) => r.imgPerSec));
+  const ca = median(a.map((r) => r.imgPerCpuSec));
+  const cb = median(b.map((r) => r.imgPerCpuSec));
+  out.push(`- ${name} ${method}: tfjs-${backend} ${wa.toFixed(1)} img/s (runs ${a.map((r) => r.imgPerSec.toFixed(1)).join(', ')}), PyTorch ${b[0]?.torch ?? ''} 2 threads ${wb.toFixed(1)} img/s (runs ${b.map((r) => r.imgPerSec.toFixed(1)).join(', ')}); ratio tfjs/PyTorch wall ${(wa / wb).toFixed(2)}, per CPU-second ${(ca / cb).toFixed(2)}`);
+}
+out.push(`- model: ${vitb ? 'vtab-mini ViT (32x32x1, patch 4, width 64, depth 4, 4 heads, MLP x4, batch 64) and ViT-B/16 (224, batch 8, 2 steps, one round)' : 'vtab-mini ViT (32x32x1, patch 4, width 64, depth 4, 4 heads, MLP x4, batch 64)'}; FT = AdamW on everything, dropout 0.1; VPT-deep = P 10 per layer, SGD on prompts + head, frozen backbone in eval mode; ${steps} timed steps after one warm-up step`);
+out.push(`- machine: ${machineLine()}; load average ${load0} at start, ${load1} at end (other engineers' jobs share the 2 cores, so absolute numbers are low and noisy; the ratio is from interleaved runs); backend: tfjs ${backend} (SIMD ${tfjs[0]?.simd ?? '?'}, 1 thread, fast kernels), PyTorch CPU with torch.set_num_threads(2), OPENBLAS_NUM_THREADS=1`);
+console.log(out.join('\n'));
+if (argv.includes('--append')) appendFileSync(join(root, 'bench', 'RESULTS.md'), `${out.join('\n')}\n`);
