@@ -95,9 +95,9 @@ export async function train(o: TrainOptions): Promise<Result<TrainOutcome, Train
   const totalEpochs = phases.reduce((a, p) => a + p.epochs, 0);
   if (!(batchSize > 0) || o.train.count === 0) return err({ reason: 'bad-options', message: `need batchSize > 0 and a non-empty training set (batch ${batchSize}, ${o.train.count} images)` });
   if (phases.some((p) => p.mode.usePrompts) && c.promptLength === 0) return err({ reason: 'bad-options', message: `method ${o.method} needs prompts but the model has promptLength 0` });
+  // Images are patchified batch by batch: a whole-split copy would double peak memory.
   const rowSize = numPatches(c) * c.patchSize * c.patchSize * c.channels;
-  const trainPatches = patchify(o.train.images, o.train.count, c);
-  const evalSets = (o.evals ?? []).map((e) => ({ name: e.name, data: e.data, patches: patchify(e.data.images, e.data.count, c) }));
+  const evalSets = o.evals ?? [];
   const runKey = o.runKey ?? '';
 
   let runRng = createRng(o.seed);
@@ -160,7 +160,7 @@ export async function train(o: TrainOptions): Promise<Result<TrainOutcome, Train
         if (o.signal?.aborted) return err({ reason: 'aborted', message: `aborted during epoch ${epoch}`, epochsDone: epoch });
         const idx = order.slice(step * batchSize, (step + 1) * batchSize);
         const B = idx.length;
-        const x = tf.tensor3d(gatherRows(trainPatches, rowSize, idx), [B, numPatches(c), rowSize / numPatches(c)]);
+        const x = tf.tensor3d(patchify(gatherRows(o.train.images, rowSize, idx), B, c), [B, numPatches(c), rowSize / numPatches(c)]);
         const labels = Int32Array.from(idx, (i) => o.train.labels[i] as number);
         const y = tf.tensor1d(labels, 'int32');
         let logitsKept: tf.Tensor | undefined;
@@ -190,7 +190,7 @@ export async function train(o: TrainOptions): Promise<Result<TrainOutcome, Train
       }
       const seconds = (Date.now() - t0) / 1000;
       const evals: Record<string, SplitMetrics> = {};
-      for (const e of evalSets) evals[e.name] = (await evaluatePatches(model, e.patches, e.data.labels, e.data.count, o.evalBatchSize ?? batchSize)).metrics;
+      for (const e of evalSets) evals[e.name] = (await evaluate(model, e.data, o.evalBatchSize ?? batchSize)).metrics;
       const record: EpochRecord = {
         epoch, phase: phase.name, lr, train_loss: lossSum / o.train.count, train_top1: correct / o.train.count, evals,
         imgPerSec: o.train.count / Math.max(seconds, 1e-6),
@@ -223,20 +223,17 @@ export interface Evaluation {
 
 /** Eval-mode loss/top-1 and per-image predictions over a dataset. */
 export async function evaluate(model: ViT, data: Dataset, batchSize = 64): Promise<Evaluation> {
-  return evaluatePatches(model, patchify(data.images, data.count, model.config), data.labels, data.count, batchSize);
-}
-
-async function evaluatePatches(model: ViT, patches: Float32Array, labels: Int32Array, count: number, batchSize: number): Promise<Evaluation> {
   const c = model.config;
+  const { labels, count } = data;
   const N = numPatches(c);
-  const rowSize = patches.length / Math.max(count, 1);
+  const rowSize = N * c.patchSize * c.patchSize * c.channels;
   const predicted = new Int32Array(count);
   let lossSum = 0;
   let correct = 0;
   for (let start = 0; start < count; start += batchSize) {
     const B = Math.min(batchSize, count - start);
     const [lossT, predT] = tf.tidy(() => {
-      const x = tf.tensor3d(patches.subarray(start * rowSize, (start + B) * rowSize), [B, N, rowSize / N]);
+      const x = tf.tensor3d(patchify(data.images.subarray(start * rowSize, (start + B) * rowSize), B, c), [B, N, rowSize / N]);
       const y = tf.tensor1d(labels.subarray(start, start + B), 'int32');
       const logits = model.forwardPatches(x, { training: false });
       return [tf.mul(crossEntropy(logits, y, c.numClasses), B), tf.argMax(logits, 1)];
