@@ -1,7 +1,7 @@
 /**
  * Training throughput of the ML core (img/s) on the vtab-mini model (32x32x1, patch 4, width 64,
  * depth 4, 4 heads, MLP x4, batch 64) for FT and VPT-deep, and a ViT-B/16 training step at batch 8.
- * Usage: node --import tsx bench/train-speed.ts [backend=wasm] [steps=6] [--vitb] [--kernels=fast|plain] [--json]
+ * Usage: node --import tsx bench/train-speed.ts [backend=wasm] [steps=6] [--vitb | --vitb-only] [--kernels=fast|plain]
  * Prints one JSON line per measurement (for bench/train-compare.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -48,9 +48,11 @@ async function measure(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-deep', 
 }
 
 const mini: ViTConfig = { ...VIT_MINI, numClasses: 10, dropout: 0.1 };
-await measure('mini', mini, 'ft', 64, steps);
-await measure('mini', { ...mini, promptLength: 10, promptMode: 'deep', promptDropout: 0.1 }, 'vpt-deep', 64, steps);
-if (args.includes('--vitb')) {
+if (!args.includes('--vitb-only')) {
+  await measure('mini', mini, 'ft', 64, steps);
+  await measure('mini', { ...mini, promptLength: 10, promptMode: 'deep', promptDropout: 0.1 }, 'vpt-deep', 64, steps);
+}
+if (args.includes('--vitb') || args.includes('--vitb-only')) {
   await measure('vit-b16', { ...VIT_B16, numClasses: 100 }, 'ft', 8, 2);
   await measure('vit-b16', { ...VIT_B16, numClasses: 100, promptLength: 10, promptDropout: 0.1 }, 'vpt-deep', 8, 2);
 }

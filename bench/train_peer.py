@@ -101,9 +101,10 @@ def measure(name, method, cfg, batch, steps):
 
 steps = int(next((a for a in sys.argv[1:] if not a.startswith("--")), "10"))
 mini = dict(img=32, ch=1, patch=4, d=64, depth=4, heads=4, mlp=4, classes=10)
-measure("mini", "ft", mini, 64, steps)
-measure("mini", "vpt-deep", mini, 64, steps)
-if "--vitb" in sys.argv:
+if "--vitb-only" not in sys.argv:
+    measure("mini", "ft", mini, 64, steps)
+    measure("mini", "vpt-deep", mini, 64, steps)
+if "--vitb" in sys.argv or "--vitb-only" in sys.argv:
     vitb = dict(img=224, ch=3, patch=16, d=768, depth=12, heads=12, mlp=4, classes=100)
     measure("vit-b16", "ft", vitb, 8, 2)
     measure("vit-b16", "vpt-deep", vitb, 8, 2)

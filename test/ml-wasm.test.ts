@@ -49,6 +49,21 @@ describe('wasm slice-by-slice batched matMul', () => {
   });
 });
 
+describe('patchify', () => {
+  it('forwardWithTap on RGB images equals forwardPatches on JS-patchified input (5-D transpose on wasm)', async () => {
+    const { patchify } = await import('../src/ml/index.js');
+    const c = tinyWith({ channels: 3, imageSize: 8, patchSize: 4 });
+    const m = createViT(c, 2);
+    if (!m.ok) throw new Error(m.error.message);
+    const rng = createRng(8);
+    const images = Float32Array.from({ length: 2 * 8 * 8 * 3 }, () => rng.normal());
+    const a = m.value.forwardWithTap(tf.tensor4d(images, [2, 8, 8, 3])).dataSync();
+    const b = m.value.forwardPatches(tf.tensor3d(patchify(images, 2, c), [2, 4, 48])).dataSync();
+    expect(Array.from(a)).toEqual(Array.from(b));
+    m.value.dispose();
+  });
+});
+
 describe('fast kernels equal the plain path on wasm', () => {
   for (const method of ['ft', 'vpt-deep', 'mixed'] as const) {
     it(method, () => {

@@ -95,8 +95,9 @@ export class ViT {
     const [B] = images.shape;
     const g = gridSize(c);
     const p = c.patchSize;
-    // Patchify: [B, g, p, g, p, C] -> [B, g, g, p, p, C] -> [B, N, p*p*C], the HWIO kernel's flatten order.
-    const patches = tf.reshape(tf.transpose(tf.reshape(images, [B as number, g, p, g, p, c.channels]), [0, 1, 3, 2, 4, 5]), [B as number, g * g, p * p * c.channels]);
+    // Patchify: [B, g, p, g, p·C] -> [B, g, g, p, p·C] -> [B, N, p*p*C], the HWIO kernel's flatten
+    // order. (p, C) stay one block so the transpose is 5-D: the wasm backend aborts on rank 6.
+    const patches = tf.reshape(tf.transpose(tf.reshape(images, [B as number, g, p, g, p * c.channels]), [0, 1, 3, 2, 4]), [B as number, g * g, p * p * c.channels]);
     return this.forwardPatches(patches as tf.Tensor3D, opts);
   }
 
