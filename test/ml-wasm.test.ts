@@ -21,6 +21,34 @@ const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5): void => 
   for (let i = 0; i < a.length; i++) expect(Math.abs((a[i] as number) - (b[i] as number))).toBeLessThan(tol * (1 + Math.abs(b[i] as number)));
 };
 
+describe('backend selection', () => {
+  it('auto falls through the missing native packages to wasm (SIMD) and records why', async () => {
+    const saved = process.env['VPT_BACKEND'];
+    delete process.env['VPT_BACKEND'];
+    const b = await selectBackend();
+    expect(b.ok).toBe(true);
+    if (b.ok) {
+      expect(['tensorflow-gpu', 'tensorflow', 'wasm']).toContain(b.value.backend);
+      if (b.value.backend === 'wasm') {
+        expect(b.value.skipped.map((s) => s.split(':')[0])).toEqual(['tensorflow-gpu', 'tensorflow']);
+        expect(b.value.simd).toBe(true);
+      }
+      expect(b.value.tfjsVersion).toBe('4.22.0');
+    }
+    process.env['VPT_BACKEND'] = 'cpu';
+    const c = await selectBackend();
+    expect(c.ok && c.value.backend).toBe('cpu');
+    // An explicit argument wins over the environment.
+    const w = await selectBackend('wasm');
+    expect(w.ok && w.value.backend).toBe('wasm');
+    const bad = await selectBackend('tpu');
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.error.reason).toBe('unknown-backend');
+    if (saved === undefined) delete process.env['VPT_BACKEND'];
+    else process.env['VPT_BACKEND'] = saved;
+  });
+});
+
 describe('wasm slice-by-slice batched matMul', () => {
   it('is active on wasm and equals tf.matMul, forward and gradients, with and without transposed b', () => {
     expect(bmmUsesWasmSlices()).toBe(true);
