@@ -72,9 +72,11 @@ describe('kind registration', () => {
 describe('analysis.fid -> analysis.quadrants (backbone features)', () => {
   it('measures a shifted task as farther than one drawn like the pretraining data, then places and flags them', async () => {
     const out = join(ws, 'out-fid');
-    const res = await fidKind.run(fakeCtx({ reference: 'tasks/pretrain', tasks: ['tasks/same-task', 'tasks/near-task', 'tasks/far-task'], features: { source: 'backbone' as const, model: modelRel, pooling: 'mean-patch' as const }, batchSize: 16 }, { fid: out }));
+    // `tasks` as the whole folder of tasks: every task in it but the reference.
+    const res = await fidKind.run(fakeCtx({ reference: 'tasks/pretrain', tasks: ['tasks'], features: { source: 'backbone' as const, model: modelRel, pooling: 'mean-patch' as const }, batchSize: 16 }, { fid: out }));
     const summary = JSON.parse(readFileSync(join(out, 'fid.json'), 'utf8')) as FidSummary;
     expect(summary.reference).toBe('pretrain');
+    expect(summary.tasks.map((t) => t.task)).toEqual(['far-task', 'near-task', 'same-task']);
     const same = summary.tasks.find((t) => t.task === 'same-task')!;
     const near = summary.tasks.find((t) => t.task === 'near-task')!;
     const far = summary.tasks.find((t) => t.task === 'far-task')!;
@@ -93,7 +95,7 @@ describe('analysis.fid -> analysis.quadrants (backbone features)', () => {
     expect(res.environment?.['backend']).toBe('cpu');
 
     const qout = join(ws, 'out-quad');
-    const q = await quadrantsKind.run(fakeCtx({ fid: 'out-fid', threshold: (near.fid + far.fid) / 2 }, { quadrants: qout }));
+    const q = await quadrantsKind.run(fakeCtx({ fid: 'out-fid', tasks: ['tasks'], threshold: (near.fid + far.fid) / 2 }, { quadrants: qout }));
     expect(q.metrics?.['tasks']).toBe(3);
     const table = JSON.parse(readFileSync(join(qout, 'quadrants.json'), 'utf8')) as QuadrantTable;
     const byTask = new Map(table.rows.map((r) => [r.task, r]));

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs-core';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { AnalysisStageError, pathParam, safeName, writeJsonFile } from './common.js';
+import { AnalysisStageError, expandTaskDirs, pathParam, safeName, writeJsonFile } from './common.js';
 import type { FeatureStats, FidResult } from '../../ml/analysis/index.js';
 import type { SplitData } from '../../io/shards.js';
 
@@ -19,7 +19,7 @@ export interface FidParams {
   /** Task folder of the pretraining data (the reference set). */
   readonly reference: string;
   readonly referenceSplit?: string;
-  /** Downstream task folders. */
+  /** Downstream task folders, or folders of task folders (e.g. a data stage's `tasks` output; the reference is left out). */
   readonly tasks: readonly string[];
   readonly split?: string;
   readonly features: FeatureSource;
@@ -198,11 +198,13 @@ export const fidKind = defineKind<FidParams>({
     const ex = await makeExtractor(ctx, p.features);
     const refSplit = p.referenceSplit ?? 'train800val200';
     const split = p.split ?? 'train800val200';
-    const ref = await setFeatures(ctx, ex, pathParam(ctx, p.reference), refSplit, 'reference');
+    const refDir = pathParam(ctx, p.reference);
+    const taskDirs = await expandTaskDirs(p.tasks.map((t) => pathParam(ctx, t)), [refDir]);
+    const ref = await setFeatures(ctx, ex, refDir, refSplit, 'reference');
     const records: FidRecord[] = [];
     const metrics: Record<string, number> = {};
-    for (const t of p.tasks) {
-      const set = await setFeatures(ctx, ex, pathParam(ctx, t), split, t);
+    for (const t of taskDirs) {
+      const set = await setFeatures(ctx, ex, t, split, t);
       const r = frechetDistance(ref.stats, set.stats, { eps: p.eps ?? 1e-6 });
       if (!r.ok) throw new AnalysisStageError(r.error.reason, `${set.data.meta.name}: ${r.error.message}`, t);
       const v: FidResult = r.value;

@@ -6,14 +6,14 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { AnalysisStageError, pathParam, writeJsonFile } from './common.js';
+import { AnalysisStageError, expandTaskDirs, pathParam, writeJsonFile } from './common.js';
 import type { FidSummary } from './fid-kind.js';
 import { placeQuadrants, quadrantCsv, quadrantMarkdown, type Disparity, type QuadrantInput, type Similarity } from './quadrants.js';
 
 export interface QuadrantParams {
   /** fid.json files (or `analysis.fid` output folders). */
   readonly fid: string | readonly string[];
-  /** Task folders whose task.json gives disparity and intended similarity (overrides what fid.json copied). */
+  /** Task folders (or folders of them) whose task.json gives disparity and intended similarity (overrides what fid.json copied). */
   readonly tasks?: readonly string[];
   /** FID at or below which a task counts as near; default the median. */
   readonly threshold?: number;
@@ -62,8 +62,8 @@ export const quadrantsKind = defineKind<QuadrantParams>({
     if (p.tasks) {
       const { readTaskMeta } = await import('../../io/shards.js');
       const metas = new Map<string, { disparity: Disparity; similarity?: Similarity; group: string }>();
-      for (const t of p.tasks) {
-        const m = await readTaskMeta(pathParam(ctx, t));
+      for (const t of await expandTaskDirs(p.tasks.map((x) => pathParam(ctx, x)))) {
+        const m = await readTaskMeta(t);
         if (!m.ok) throw new AnalysisStageError(m.error.reason, m.error.message, m.error.path);
         metas.set(m.value.name, { disparity: m.value.disparity, group: m.value.group, ...(m.value.similarity ? { similarity: m.value.similarity } : {}) });
       }
