@@ -90,6 +90,16 @@ describe('graph model (Inception-v3 route) loading from disk', () => {
     }
   });
 
+  it('reports an unknown output node as an error value', async () => {
+    const loaded = await loadGraphModelFile(join(dir, 'model.json'));
+    expect(loaded.ok).toBe(true);
+    if (!loaded.ok) return;
+    const images = tf.zeros([1, 4, 4, 3]) as tf.Tensor4D;
+    const r = graphModelFeatures(loaded.value, images, { inputSize: [4, 4], inputRange: [0, 1], outputNode: 'no_such_node' });
+    images.dispose();
+    expect(r.ok === false && r.error.reason).toBe('bad-output');
+  });
+
   it('reports a missing or broken model as an error value', async () => {
     const missing = await loadGraphModelFile(join(dir, 'nope', 'model.json'));
     expect(missing.ok === false && missing.error.reason).toBe('unreadable');

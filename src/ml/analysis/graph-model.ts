@@ -60,7 +60,9 @@ export interface GraphFeatureOptions {
  * Returns a Float32Array of B*F and F.
  */
 export function graphModelFeatures(model: GraphModel, images01: tf.Tensor4D, options: GraphFeatureOptions, path = ''): Result<{ features: Float32Array; dim: number }, GraphModelError> {
-  const out = tf.tidy(() => {
+  let out: tf.Tensor2D;
+  try {
+    out = tf.tidy(() => {
     let x: tf.Tensor4D = images01;
     if (x.shape[3] === 1) x = tf.tile(x, [1, 1, 1, 3]);
     if (x.shape[1] !== options.inputSize[0] || x.shape[2] !== options.inputSize[1]) {
@@ -72,7 +74,10 @@ export function graphModelFeatures(model: GraphModel, images01: tf.Tensor4D, opt
     const t = Array.isArray(y) ? y[0] : y;
     if (!t) throw new Error('model produced no output');
     return tf.reshape(t, [x.shape[0], -1]) as tf.Tensor2D;
-  });
+    });
+  } catch (e) {
+    return err({ reason: 'bad-output', message: `executing the graph model: ${(e as Error).message}`, path });
+  }
   const dim = out.shape[1];
   const features = Float32Array.from(out.dataSync());
   out.dispose();
