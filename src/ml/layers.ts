@@ -36,6 +36,9 @@ export function colSum(x: tf.Tensor2D): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]) as tf.Tensor1D;
 }
 
+/** x @ W + b as one fused kernel (the bias is added inside XNNPACK's matMul on wasm). */
+const matMulBias = (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D => tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D;
+
 /** dx = dy @ W^T with W^T materialised so the matMul is untransposed (the wasm fast path). */
 const dxOf = (dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D => tf.matMul(dy, tf.transpose(w));
 /** dW = x^T @ dy, again with an explicit transpose. */
@@ -46,7 +49,7 @@ const linearTrainBias = tf.customGrad((x, w, b, save) => {
   const ww = w as tf.Tensor2D;
   (save as tf.GradSaveFunc)([xx, ww]);
   return {
-    value: tf.add(tf.matMul(xx, ww), b as tf.Tensor),
+    value: matMulBias(xx, ww, b as tf.Tensor1D),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
       const d = dy as tf.Tensor2D;
@@ -73,7 +76,7 @@ const linearTrain = tf.customGrad((x, w, save) => {
 // allocates) a weight gradient, and dx still flows (needed by prompts, Integrated Gradients).
 function linearFrozenBias(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   const f = tf.customGrad((xx) => ({
-    value: tf.add(tf.matMul(xx as tf.Tensor2D, w), b),
+    value: matMulBias(xx as tf.Tensor2D, w, b),
     gradFunc: (dy: tf.Tensor) => [dxOf(dy as tf.Tensor2D, w)],
   })) as (x: tf.Tensor2D) => tf.Tensor2D;
   return f(x);
