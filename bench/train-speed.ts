@@ -16,18 +16,33 @@ const kernels = (args.find((a) => a.startsWith('--kernels='))?.split('=')[1] ?? 
 const b = await selectBackend(backend);
 if (!b.ok) throw new Error(b.error.message);
 
-async function measure(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-deep', batch: number, nSteps: number): Promise<void> {
+async function measure(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-deep' | 'forward', batch: number, nSteps: number): Promise<void> {
+  try {
+    await measureOnce(name, cfg, method, batch, nSteps);
+  } catch (e) {
+    // e.g. the wasm heap (4 GiB) running out: report it rather than a number.
+    console.log(JSON.stringify({ name, method, backend, error: (e as Error).message.split('\n')[0] }));
+  }
+}
+
+async function measureOnce(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-deep' | 'forward', batch: number, nSteps: number): Promise<void> {
   const m = createViT(cfg, 1);
   if (!m.ok) throw new Error(m.error.message);
   const model = m.value;
   model.kernels = kernels;
-  model.mode = methodMode(method);
+  model.mode = methodMode(method === 'forward' ? 'linear' : method);
   const opt = new Optimizer({ kind: method === 'ft' ? 'adamw' : 'sgd', weightDecay: 0.01 });
   const rng = createRng(3);
   const x = tf.tensor4d(Float32Array.from({ length: batch * cfg.imageSize * cfg.imageSize * cfg.channels }, () => rng.normal()), [batch, cfg.imageSize, cfg.imageSize, cfg.channels]);
   const y = tf.tensor1d(Int32Array.from({ length: batch }, (_, i) => i % cfg.numClasses), 'int32');
   const names = new Map(model.specs.map((s) => [model.p(s.name).name, s.name]));
   const step = async (): Promise<void> => {
+    if (method === 'forward') {
+      const logits = model.forward(x);
+      await logits.data();
+      logits.dispose();
+      return;
+    }
     const vars = model.trainableVariables();
     const { value, grads } = tf.variableGrads(() => crossEntropy(model.forwardWithTap(x, { training: true, dropoutSeed: 1 }), y, cfg.numClasses), vars);
     opt.apply(model.params, new Map(Object.entries(grads).map(([k, g]) => [names.get(k) ?? k, g])), 0.001);
@@ -53,6 +68,7 @@ if (!args.includes('--vitb-only')) {
   await measure('mini', { ...mini, promptLength: 10, promptMode: 'deep', promptDropout: 0.1 }, 'vpt-deep', 64, steps);
 }
 if (args.includes('--vitb') || args.includes('--vitb-only')) {
+  await measure('vit-b16', { ...VIT_B16, numClasses: 100 }, 'forward', 8, 2);
   await measure('vit-b16', { ...VIT_B16, numClasses: 100 }, 'ft', 8, 2);
   await measure('vit-b16', { ...VIT_B16, numClasses: 100, promptLength: 10, promptDropout: 0.1 }, 'vpt-deep', 8, 2);
 }

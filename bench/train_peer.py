@@ -66,6 +66,20 @@ def measure(name, method, cfg, batch, steps):
     torch.manual_seed(0)
     prompts = 10 if method == "vpt-deep" else 0
     m = ViT(**cfg, prompts=prompts)
+    if method == "forward":
+        m.eval()
+        n = (cfg["img"] // cfg["patch"]) ** 2
+        x = torch.randn(batch, n, cfg["patch"] ** 2 * cfg["ch"])
+        with torch.no_grad():
+            m(x)
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(steps):
+                m(x)
+            sec, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(json.dumps({"name": name, "method": method, "peer": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(),
+                          "batch": batch, "steps": steps, "msPerStep": 1000 * sec / steps, "imgPerSec": batch * steps / sec,
+                          "cpuSec": cpu, "imgPerCpuSec": batch * steps / cpu}), flush=True)
+        return
     if method == "vpt-deep":
         for n, p in m.named_parameters():
             p.requires_grad = n.startswith("prompts") or n.startswith("head")
@@ -106,5 +120,6 @@ if "--vitb-only" not in sys.argv:
     measure("mini", "vpt-deep", mini, 64, steps)
 if "--vitb" in sys.argv or "--vitb-only" in sys.argv:
     vitb = dict(img=224, ch=3, patch=16, d=768, depth=12, heads=12, mlp=4, classes=100)
+    measure("vit-b16", "forward", vitb, 8, 2)
     measure("vit-b16", "ft", vitb, 8, 2)
     measure("vit-b16", "vpt-deep", vitb, 8, 2)

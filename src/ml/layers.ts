@@ -184,17 +184,19 @@ export function gelu(x: tf.Tensor, kernels: Kernels = 'plain'): tf.Tensor {
 
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
-// d/dx GELU = Φ(x) + x·φ(x), with Φ kept from the forward pass.
+// d/dx GELU = Φ(x) + x·φ(x). Only x is saved and Φ is recomputed in the backward pass: the MLP
+// hidden activations are the largest saved tensors (ViT-B/16 FT at batch 8 must fit the 4 GiB
+// wasm heap).
 const geluFast = tf.customGrad((x, save) => {
   const xx = x as tf.Tensor;
-  const cdf = tf.mul(tf.add(tf.erf(tf.mul(xx, Math.SQRT1_2)), 1), 0.5);
-  (save as tf.GradSaveFunc)([xx, cdf]);
+  (save as tf.GradSaveFunc)([xx]);
   return {
-    value: tf.mul(xx, cdf),
+    value: tf.mul(xx, tf.mul(tf.add(tf.erf(tf.mul(xx, Math.SQRT1_2)), 1), 0.5)),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, sc] = saved as [tf.Tensor, tf.Tensor];
+      const [sx] = saved as [tf.Tensor];
+      const cdf = tf.mul(tf.add(tf.erf(tf.mul(sx, Math.SQRT1_2)), 1), 0.5);
       const pdf = tf.mul(tf.exp(tf.mul(tf.square(sx), -0.5)), INV_SQRT_2PI);
-      return [tf.mul(dy, tf.add(sc, tf.mul(sx, pdf)))];
+      return [tf.mul(dy, tf.add(cdf, tf.mul(sx, pdf)))];
     },
   };
 }) as (x: tf.Tensor) => tf.Tensor;
@@ -217,5 +219,19 @@ export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
     s ^= s << 5;
     mask[i] = s >>> 0 < threshold ? scale : 0;
   }
-  return tf.mul(x, tf.tensor(mask, x.shape, 'float32'));
+  return applyMask(x, mask);
+}
+
+// The mask is made inside the custom op and saved for the backward pass (a closed-over tensor
+// would be freed with the forward pass's intermediates); x itself is not kept.
+function applyMask(x: tf.Tensor, values: Float32Array): tf.Tensor {
+  const f = tf.customGrad((xx, save) => {
+    const mask = tf.tensor(values, (xx as tf.Tensor).shape, 'float32');
+    (save as tf.GradSaveFunc)([mask]);
+    return {
+      value: tf.mul(xx as tf.Tensor, mask),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0] as tf.Tensor)],
+    };
+  }) as (x: tf.Tensor) => tf.Tensor;
+  return f(x);
 }
