@@ -38,7 +38,7 @@ async function measureOnce(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-dee
   const names = new Map(model.specs.map((s) => [model.p(s.name).name, s.name]));
   const step = async (): Promise<void> => {
     if (method === 'forward') {
-      const logits = model.forward(x);
+      const logits = tf.tidy(() => model.forward(x));
       await logits.data();
       logits.dispose();
       return;
