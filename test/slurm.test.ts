@@ -83,7 +83,7 @@ describe.runIf(slurm.ok)('pipeline run --executor slurm (real single-node Slurm)
     const again = await runCli(['run', '--executor', 'slurm'], onSlurm, env);
     expect(again.stdout).toMatch(/0 ran, 0 restored, 5 up to date/);
     expect(await submissions(onSlurm)).toHaveLength(5);
-  });
+  }, 90_000);
 
   it('reports a failing job (exit code, log tail) and a timed-out job', async () => {
     const ws = await workspace({
@@ -115,7 +115,7 @@ stages:
     expect((await jobFields(subs.find((s) => s.stageId === 'bad')?.jobId ?? '', env))['ExitCode']).toBe('3:0');
     expect((await jobFields(subs.find((s) => s.stageId === 'slow')?.jobId ?? '', env))['JobState']).toBe('CANCELLED');
     expect(await readFile(join(ws, 'pipeline.lock'), 'utf8').catch(() => '')).not.toMatch(/bad|slow/);
-  });
+  }, 90_000);
 
   it('a coordinator killed with SIGKILL mid-run: status shows the jobs, the next run collects them without submitting again', async () => {
     const ws = await workspace({
@@ -151,7 +151,7 @@ stages:
     expect(all.map((s) => s.stageId).sort()).toEqual(['after', 'first[n=1]', 'first[n=2]']);
     expect(new Set(all.map((s) => s.fingerprint)).size).toBe(all.length);
     expect(await readFile(join(ws, 'pipeline.lock'), 'utf8')).toMatch(/first\[n=2\]/);
-  });
+  }, 90_000);
 
   it('Ctrl-C cancels the jobs this run submitted, and not a foreign job', async () => {
     const other = await execa('sbatch', ['--parsable', '--job-name=foreign', '--output=/dev/null', '--wrap', 'sleep 60'], { env });
@@ -175,5 +175,5 @@ stages:
     expect(done.exitCode, String(done.all)).toBe(130);
     for (const s of subs) expect((await jobFields(s.jobId, env))['JobState']).toBe('CANCELLED');
     expect((await jobFields(foreignId, env))['JobState']).toMatch(/^(RUNNING|PENDING)$/);
-  });
+  }, 90_000);
 });

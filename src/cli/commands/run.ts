@@ -3,7 +3,7 @@ import { LockUpdater } from '../../exec/lock-updater.js';
 import { executePlan, type Capacity } from '../../exec/coordinator.js';
 import type { Executor } from '../../exec/executor.js';
 import { LocalExecutor } from '../../exec/local.js';
-import { SlurmExecutor } from '../../exec/slurm/index.js';
+import { listRecords, SlurmExecutor, slurmPaths } from '../../exec/slurm/index.js';
 import type { RunEvent } from '../../exec/events.js';
 import { planPipeline } from '../../plan/index.js';
 import { acquireWorkspaceLock } from '../../store/index.js';
@@ -82,6 +82,10 @@ export async function runCommand(positionals: string[], options: RunOptions): Pr
     if (executor instanceof SlurmExecutor) {
       const reachable = await executor.check();
       if (!reachable.ok) throw new CliExit(EXIT.invalid, `--executor slurm: the cluster does not answer: ${reachable.error.message}`);
+    } else {
+      // Jobs a killed `--executor slurm` run left behind are collected only by another Slurm run.
+      const left = await listRecords(slurmPaths(pipeline.workspace));
+      if (left.length > 0) process.stderr.write(`note: ${left.length} Slurm job(s) of an earlier run are recorded in this workspace; \`pipeline run --executor slurm\` collects them (this run may do their stages again locally)\n`);
     }
     const workingStages = plan.value.graph.order
       .filter((id) => {
