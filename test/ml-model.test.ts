@@ -219,10 +219,11 @@ describe('optimisation recipe', () => {
   it('SGD and AdamW updates match hand-computed PyTorch semantics', async () => {
     const { Optimizer } = await import('../src/ml/index.js');
     const p = new Map([['head/kernel', tf.variable(tf.tensor1d([1, -2]))], ['head/bias', tf.variable(tf.tensor1d([0.5]))]]);
-    const g = new Map<string, tf.Tensor>([['head/kernel', tf.tensor1d([0.1, 0.2])], ['head/bias', tf.tensor1d([1])]]);
+    // apply() disposes the gradients it used: a fresh map per step.
+    const g = (): Map<string, tf.Tensor> => new Map<string, tf.Tensor>([['head/kernel', tf.tensor1d([0.1, 0.2])], ['head/bias', tf.tensor1d([1])]]);
     const sgd = new Optimizer({ kind: 'sgd', weightDecay: 0.1 });
-    sgd.apply(p, g, 0.5);
-    sgd.apply(p, g, 0.5);
+    sgd.apply(p, g(), 0.5);
+    sgd.apply(p, g(), 0.5);
     // step1: d = g + 0.1 p; buf = d; p -= 0.5 buf. step2: buf = 0.9 buf + d'.
     let w = [1, -2];
     let buf = [0, 0];

@@ -45,84 +45,89 @@ export interface OptimizerOptions {
   readonly eps?: number;
 }
 
-/** An optimizer over named variables, with state that round-trips through checkpoints exactly. */
+/**
+ * An optimizer over named variables whose state (momentum / Adam moments) lives in JS
+ * Float32Arrays, not on the backend: for ViT-B/16 FT that keeps 688 MB of AdamW moments out of the
+ * 4 GiB wasm heap, and the update arithmetic (float64, stored as float32) is the same on every
+ * backend and round-trips through checkpoints exactly.
+ */
 export class Optimizer {
   readonly opts: Required<OptimizerOptions>;
   /** Completed update steps (AdamW bias correction). */
   step = 0;
-  readonly #slots = new Map<string, tf.Variable>();
+  readonly #slots = new Map<string, { shape: number[]; data: Float32Array }>();
 
   constructor(opts: OptimizerOptions) {
     this.opts = { momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8, ...opts };
   }
 
-  #slot(kind: string, name: string, like: tf.Tensor): tf.Variable {
+  #slot(kind: string, name: string, p: tf.Tensor): Float32Array {
     const key = `${kind}/${name}`;
     let s = this.#slots.get(key);
     if (!s) {
-      const zeros = tf.zerosLike(like);
-      s = tf.variable(zeros, false);
-      zeros.dispose();
+      s = { shape: [...p.shape], data: new Float32Array(p.size) };
       this.#slots.set(key, s);
     }
-    return s;
+    return s.data;
   }
 
-  /** Applies one update; `grads` maps parameter name -> gradient. */
+  /** Applies one update; `grads` maps parameter name -> gradient. Each gradient is disposed once used. */
   apply(params: ReadonlyMap<string, tf.Variable>, grads: ReadonlyMap<string, tf.Tensor>, lr: number): void {
     this.step++;
     const { kind, weightDecay: wd, momentum, beta1, beta2, eps } = this.opts;
     const bc1 = 1 - beta1 ** this.step;
-    const bc2 = 1 - beta2 ** this.step;
-    for (const [name, g] of grads) {
+    const bc2 = Math.sqrt(1 - beta2 ** this.step);
+    for (const [name, gt] of grads) {
       const p = params.get(name);
       if (!p) throw new Error(`optimizer: gradient for unknown parameter ${name}`);
+      const g = gt.dataSync() as Float32Array;
+      gt.dispose();
+      const w = p.dataSync().slice() as Float32Array;
       const wdHere = decays(name, kind) ? wd : 0;
       if (kind === 'sgd') {
+        // PyTorch SGD: d = g + wd·w; buf = momentum·buf + d (buf starts at d); w -= lr·buf.
         const buf = this.#slot('momentum', name, p);
-        tf.tidy(() => {
-          const d = wdHere !== 0 ? tf.add(g, tf.mul(p, wdHere)) : g;
-          const nb = tf.add(tf.mul(buf, momentum), d);
-          buf.assign(nb);
-          p.assign(tf.sub(p, tf.mul(nb, lr)));
-        });
+        for (let i = 0; i < w.length; i++) {
+          const d = (g[i] as number) + wdHere * (w[i] as number);
+          const b = momentum * (buf[i] as number) + d;
+          buf[i] = b;
+          w[i] = (w[i] as number) - lr * b;
+        }
       } else {
+        // PyTorch AdamW: w *= 1 - lr·wd; m, v moments; w -= lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps).
         const m = this.#slot('m', name, p);
         const v = this.#slot('v', name, p);
-        tf.tidy(() => {
-          const decayed = wdHere !== 0 ? tf.mul(p, 1 - lr * wdHere) : p;
-          const nm = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-          const nv = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
-          m.assign(nm);
-          v.assign(nv);
-          const denom = tf.add(tf.div(tf.sqrt(nv), Math.sqrt(bc2)), eps);
-          p.assign(tf.sub(decayed, tf.mul(tf.div(nm, denom), lr / bc1)));
-        });
+        const decay = 1 - lr * wdHere;
+        const step = lr / bc1;
+        for (let i = 0; i < w.length; i++) {
+          const gi = g[i] as number;
+          const mi = beta1 * (m[i] as number) + (1 - beta1) * gi;
+          const vi = beta2 * (v[i] as number) + (1 - beta2) * gi * gi;
+          m[i] = mi;
+          v[i] = vi;
+          w[i] = (w[i] as number) * decay - step * (Math.fround(mi) / (Math.sqrt(Math.fround(vi)) / bc2 + eps));
+        }
       }
+      const t = tf.tensor(w, p.shape, 'float32');
+      p.assign(t);
+      t.dispose();
     }
   }
 
-  /** Slots as safetensors records named `<slot>/<param>` (prefix added by the caller). */
+  /** Slots as safetensors records named `<prefix><slot>/<param>`. */
   stateToNamed(prefix: string): Record<string, NamedTensor> {
     const out: Record<string, NamedTensor> = {};
-    for (const [key, s] of this.#slots) out[prefix + key] = { dtype: 'F32', shape: [...s.shape], data: s.dataSync() as Float32Array };
+    for (const [key, s] of this.#slots) out[prefix + key] = { dtype: 'F32', shape: [...s.shape], data: s.data.slice() };
     return out;
   }
 
   /** Restores slots saved by `stateToNamed` (already stripped of the prefix). */
   loadState(step: number, slots: ReadonlyMap<string, NamedTensor>): void {
     this.step = step;
-    for (const [key, t] of slots) {
-      const value = tf.tensor(t.data as Float32Array, [...t.shape], 'float32');
-      const existing = this.#slots.get(key);
-      if (existing) existing.assign(value);
-      else this.#slots.set(key, tf.variable(value, false));
-      value.dispose();
-    }
+    for (const [key, t] of slots) this.#slots.set(key, { shape: [...t.shape], data: Float32Array.from(t.data as Float32Array) });
   }
 
   dispose(): void {
-    for (const s of this.#slots.values()) s.dispose();
     this.#slots.clear();
   }
 }
