@@ -58,7 +58,24 @@ export function featureStats(features: Float32Array | Float64Array, n: number, d
     for (let j = 0; j < d; j++) {
       const row = j * d;
       const aOff = j * R;
-      for (let k = j; k < d; k++) cov[row + k] = (cov[row + k] as number) + dot(chunk, aOff, chunk, k * R, R);
+      let k = j;
+      // Four output columns per pass over row j of the chunk: each a[r] load feeds four FMAs.
+      for (; k + 3 < d; k += 4) {
+        const b0 = k * R, b1 = b0 + R, b2 = b1 + R, b3 = b2 + R;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (let r = 0; r < R; r++) {
+          const av = chunk[aOff + r] as number;
+          s0 += av * (chunk[b0 + r] as number);
+          s1 += av * (chunk[b1 + r] as number);
+          s2 += av * (chunk[b2 + r] as number);
+          s3 += av * (chunk[b3 + r] as number);
+        }
+        cov[row + k] = (cov[row + k] as number) + s0;
+        cov[row + k + 1] = (cov[row + k + 1] as number) + s1;
+        cov[row + k + 2] = (cov[row + k + 2] as number) + s2;
+        cov[row + k + 3] = (cov[row + k + 3] as number) + s3;
+      }
+      for (; k < d; k++) cov[row + k] = (cov[row + k] as number) + dot(chunk, aOff, chunk, k * R, R);
     }
   }
   const scale = 1 / (n - 1);

@@ -219,14 +219,33 @@ export function dot(a: Float64Array, aOff: number, b: Float64Array, bOff: number
  */
 export function congruence(rowsE: Float64Array, s: Float64Array, n: number): Float64Array {
   const t = new Float64Array(n * n); // t = E S, t[i][j] = E_i . S_j
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) t[i * n + j] = dot(rowsE, i * n, s, j * n, n);
-  const out = new Float64Array(n * n); // out[i][j] = t_i . E_j
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      const v = dot(t, i * n, rowsE, j * n, n);
-      out[i * n + j] = v;
-      out[j * n + i] = v;
-    }
-  }
+  for (let i = 0; i < n; i++) dotsInto(rowsE, i * n, s, 0, n, t, i * n);
+  const out = new Float64Array(n * n); // out[i][j] = t_i . E_j, upper triangle then mirrored
+  for (let i = 0; i < n; i++) dotsInto(t, i * n, rowsE, i, n, out, i * n);
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) out[j * n + i] = out[i * n + j] as number;
   return out;
+}
+
+/**
+ * out[outOff + j] = a[aOff..aOff+len) . b-row j, for rows j = from..len-1 of b (row length len).
+ * Four b rows per pass so each a element loaded feeds four products.
+ */
+function dotsInto(a: Float64Array, aOff: number, b: Float64Array, from: number, len: number, out: Float64Array, outOff: number): void {
+  let j = from;
+  for (; j + 3 < len; j += 4) {
+    const b0 = j * len, b1 = b0 + len, b2 = b1 + len, b3 = b2 + len;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let k = 0; k < len; k++) {
+      const av = a[aOff + k] as number;
+      s0 += av * (b[b0 + k] as number);
+      s1 += av * (b[b1 + k] as number);
+      s2 += av * (b[b2 + k] as number);
+      s3 += av * (b[b3 + k] as number);
+    }
+    out[outOff + j] = s0;
+    out[outOff + j + 1] = s1;
+    out[outOff + j + 2] = s2;
+    out[outOff + j + 3] = s3;
+  }
+  for (; j < len; j++) out[outOff + j] = dot(a, aOff, b, j * len, len);
 }
