@@ -109,7 +109,8 @@ export class JobPoller {
       await Promise.all(
         [...sightings].map(async ([id, s]) => {
           const w = this.watched.get(id);
-          if (w) await w.listener(s);
+          // A listener that fails (e.g. a log read) is asked again next tick; the loop must go on.
+          if (w) await Promise.resolve(w.listener(s)).catch(() => undefined);
         }),
       );
     } finally {
