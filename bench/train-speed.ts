@@ -1,7 +1,7 @@
 /**
  * Training throughput of the ML core (img/s) on the vtab-mini model (32x32x1, patch 4, width 64,
  * depth 4, 4 heads, MLP x4, batch 64) for FT and VPT-deep, and a ViT-B/16 training step at batch 8.
- * Usage: node --import tsx bench/train-speed.ts [backend=wasm] [steps=6] [--vitb | --vitb-only] [--kernels=fast|plain]
+ * Usage: node --import tsx bench/train-speed.ts [backend=wasm] [steps=6] [--vitb | --vitb-only] [--methods=forward,ft,vpt-deep] [--kernels=fast|plain]
  * Prints one JSON line per measurement (for bench/train-compare.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,10 +13,13 @@ const positional = args.filter((a) => !a.startsWith('--'));
 const backend = positional[0] ?? 'wasm';
 const steps = Number(positional[1] ?? 6);
 const kernels = (args.find((a) => a.startsWith('--kernels='))?.split('=')[1] ?? 'fast') as Kernels;
+// --methods=forward,vpt-deep limits the ViT-B/16 measurements (each in this one process).
+const only = args.find((a) => a.startsWith('--methods='))?.split('=')[1]?.split(',');
 const b = await selectBackend(backend);
 if (!b.ok) throw new Error(b.error.message);
 
 async function measure(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-deep' | 'forward', batch: number, nSteps: number): Promise<void> {
+  if (only && !only.includes(method)) return;
   try {
     await measureOnce(name, cfg, method, batch, nSteps);
   } catch (e) {
@@ -30,6 +33,8 @@ async function measureOnce(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-dee
   if (!m.ok) throw new Error(m.error.message);
   const model = m.value;
   model.kernels = kernels;
+  // ViT-B/16 training only fits the 4 GiB wasm heap with per-block recomputation.
+  model.checkpointBlocks = name === 'vit-b16';
   model.mode = methodMode(method === 'forward' ? 'linear' : method);
   const opt = new Optimizer({ kind: method === 'ft' ? 'adamw' : 'sgd', weightDecay: 0.01 });
   const rng = createRng(3);
@@ -56,7 +61,7 @@ async function measureOnce(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-dee
   const sec = (performance.now() - t0) / 1000;
   const cu = process.cpuUsage(c0);
   const cpuSec = (cu.user + cu.system) / 1e6;
-  console.log(JSON.stringify({ name, method, backend: b.ok ? b.value.backend : backend, simd: b.ok && b.value.simd, kernels, batch, steps: nSteps, msPerStep: (1000 * sec) / nSteps, imgPerSec: (batch * nSteps) / sec, cpuSec, imgPerCpuSec: (batch * nSteps) / cpuSec }));
+  console.log(JSON.stringify({ name, method, backend: b.ok ? b.value.backend : backend, simd: b.ok && b.value.simd, kernels, checkpointBlocks: model.checkpointBlocks, batch, steps: nSteps, msPerStep: (1000 * sec) / nSteps, imgPerSec: (batch * nSteps) / sec, cpuSec, imgPerCpuSec: (batch * nSteps) / cpuSec }));
   tf.dispose([x, y]);
   opt.dispose();
   model.dispose();

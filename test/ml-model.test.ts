@@ -130,6 +130,37 @@ describe('forward', () => {
   });
 });
 
+describe('gradient checkpointing per block', () => {
+  it('gives the same loss and gradients as the plain tape (dropout on, same masks) for ft and vpt-deep', () => {
+    for (const method of ['ft', 'vpt-deep', 'mixed'] as const) {
+      const c = tinyWith({ promptLength: method === 'ft' ? 0 : 2, dropout: 0.1, promptDropout: 0.1 });
+      const m = build(c, 21);
+      m.mode = methodMode(method);
+      const d = randomData(4, 22);
+      const run = (ckpt: boolean): Float32Array[] => {
+        m.checkpointBlocks = ckpt;
+        return tf.tidy(() => {
+          const x = tf.tensor4d(d.images, [4, 8, 8, 1]);
+          const y = tf.tensor1d(d.labels, 'int32');
+          const vars = m.trainableVariables();
+          const { value, grads } = tf.variableGrads(() => crossEntropy(m.forwardWithTap(x, { training: true, dropoutSeed: 77 }), y, c.numClasses), vars);
+          return [value.dataSync() as Float32Array, ...vars.map((v) => (grads[v.name] as tf.Tensor).dataSync() as Float32Array)];
+        });
+      };
+      const n0 = tf.memory().numTensors;
+      const a = run(true);
+      expect(tf.memory().numTensors).toBe(n0);
+      const b = run(false);
+      expect(a.length).toBe(b.length);
+      a.forEach((f, i) => {
+        const p = b[i] as Float32Array;
+        for (let j = 0; j < f.length; j++) expect(Math.abs((f[j] as number) - (p[j] as number))).toBeLessThan(1e-5 + 1e-4 * Math.abs(p[j] as number));
+      });
+      m.dispose();
+    }
+  });
+});
+
 describe('gradient check vs central finite differences (float32, tiny model)', () => {
   // ft-then-pt runs the ft mode, then the vpt-deep mode: both are covered here.
   const methods = ['linear', 'ft', 'vpt-shallow', 'vpt-deep', 'mixed'] as const;

@@ -50,12 +50,23 @@ export interface ModelMode {
   readonly usePrompts: boolean;
 }
 
+interface BlockContext {
+  readonly i: number;
+  readonly B: number;
+  readonly T: number;
+  readonly seed: number;
+  readonly backboneDrop: boolean;
+  readonly tap?: (a: tf.Tensor3D) => tf.Tensor3D;
+}
+
 export class ViT {
   readonly config: ViTConfig;
   readonly params: ReadonlyMap<string, tf.Variable>;
   readonly specs: readonly ParamSpec[];
   mode: ModelMode;
   kernels: Kernels = 'fast';
+  /** Recompute each block in the backward pass instead of keeping its activations (training only). */
+  checkpointBlocks = false;
 
   constructor(config: ViTConfig, params: ReadonlyMap<string, tf.Variable>) {
     this.config = config;
@@ -136,42 +147,98 @@ export class ViT {
       x = tf.concat([tf.slice(x, [0, 0, 0], [B, 1, D]), promptTokens(0), tf.slice(x, [0, 1, 0], [B, N, D])], 1);
     }
     const deep = P > 0 && c.promptMode === 'deep';
-    const T = 1 + P + N;
-    const H = c.heads;
-    const hd = D / H;
     for (let i = 0; i < c.depth; i++) {
-      const bp = blockPrefix(i);
       if (deep && i > 0) {
-        x = tf.concat([tf.slice(x, [0, 0, 0], [B, 1, D]), promptTokens(i), tf.slice(x, [0, 1 + P, 0], [B, N, D])], 1);
+        const xin = x;
+        x = tf.tidy(() => tf.concat([tf.slice(xin, [0, 0, 0], [B, 1, D]), promptTokens(i), tf.slice(xin, [0, 1 + P, 0], [B, N, D])], 1));
       }
-      let h = layerNorm(x, this.p(`${bp}/LayerNorm_0/scale`) as tf.Tensor1D, this.p(`${bp}/LayerNorm_0/bias`) as tf.Tensor1D, tb, this.kernels);
-      if (opts.tap && i === c.depth - 1) h = opts.tap(h as tf.Tensor3D);
-      const a = `${bp}/MultiHeadDotProductAttention_1`;
-      const heads = (t: tf.Tensor): tf.Tensor3D => tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
-      // 1/sqrt(hd) is folded into q (a [BH, T, hd] multiply instead of [BH, T, T]).
-      const q = tf.mul(heads(lin(h, `${a}/query`)), 1 / Math.sqrt(hd)) as tf.Tensor3D;
-      const v = heads(lin(h, `${a}/value`));
-      const fast = this.kernels === 'fast';
-      let scores: tf.Tensor3D;
-      if (fast) {
-        // k^T straight from [B, T, H, hd] with one transpose, so every matMul is untransposed.
-        const kT = tf.reshape(tf.transpose(tf.reshape(lin(h, `${a}/key`), [B, T, H, hd]), [0, 2, 3, 1]), [B * H, hd, T]) as tf.Tensor3D;
-        scores = bmm(q, kT);
-      } else {
-        scores = tf.matMul(q, heads(lin(h, `${a}/key`)), false, true);
-      }
-      let probs = softmax(scores, this.kernels);
-      probs = drop(probs, c.attentionDropout, backboneDrop) as tf.Tensor3D;
-      const ctx = tf.reshape(tf.transpose(tf.reshape(fast ? bmm(probs as tf.Tensor3D, v) : tf.matMul(probs as tf.Tensor3D, v), [B, H, T, hd]), [0, 2, 1, 3]), [B, T, D]);
-      x = tf.add(x, drop(lin(ctx, `${a}/out`), c.dropout, backboneDrop));
-      h = layerNorm(x, this.p(`${bp}/LayerNorm_2/scale`) as tf.Tensor1D, this.p(`${bp}/LayerNorm_2/bias`) as tf.Tensor1D, tb, this.kernels);
-      let f = drop(gelu(lin(h, `${bp}/MlpBlock_3/Dense_0`), this.kernels), c.dropout, backboneDrop);
-      f = drop(lin(f, `${bp}/MlpBlock_3/Dense_1`), c.dropout, backboneDrop);
-      x = tf.add(x, f);
+      // Dropout seeds of a block depend on (step seed, block index) only, so a recomputed block
+      // (checkpointing) draws the same masks.
+      const ctx: BlockContext = { i, B, T: 1 + P + N, seed: mixSeed(seed, 1000 + i), backboneDrop, ...(opts.tap && i === c.depth - 1 ? { tap: opts.tap } : {}) };
+      const xin = x as tf.Tensor3D;
+      // A tidy per block frees its intermediates as soon as the block is done: the gradient tape
+      // keeps only what each backward pass saved.
+      x = this.checkpointBlocks && training ? this.checkpointedBlock(xin, ctx) : tf.tidy(() => this.block(xin, ctx));
     }
     x = layerNorm(x, this.p('Transformer/encoder_norm/scale') as tf.Tensor1D, this.p('Transformer/encoder_norm/bias') as tf.Tensor1D, tb, this.kernels);
     const clsOut = tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, D]), [B, D]);
     return linear(clsOut, this.p('head/kernel') as tf.Tensor2D, this.p('head/bias') as tf.Tensor1D, m.trainHead, this.kernels) as tf.Tensor2D;
+  }
+
+  /** One pre-norm transformer block on [B, T, D]. */
+  block(x: tf.Tensor3D, k: BlockContext): tf.Tensor3D {
+    const c = this.config;
+    const { B, T, i } = k;
+    const D = c.width;
+    const H = c.heads;
+    const hd = D / H;
+    const bp = blockPrefix(i);
+    const tb = this.mode.trainBackbone;
+    const backboneDrop = k.backboneDrop;
+    let site = 0;
+    const drop = (t: tf.Tensor, rate: number, on: boolean): tf.Tensor => {
+      site++;
+      return on && rate > 0 ? dropout(t, rate, mixSeed(k.seed, site)) : t;
+    };
+    const lin = (t: tf.Tensor, name: string): tf.Tensor =>
+      linear(t, this.p(`${name}/kernel`) as tf.Tensor2D, this.p(`${name}/bias`) as tf.Tensor1D, tb, this.kernels);
+    const opts = { tap: k.tap };
+    let h = layerNorm(x, this.p(`${bp}/LayerNorm_0/scale`) as tf.Tensor1D, this.p(`${bp}/LayerNorm_0/bias`) as tf.Tensor1D, tb, this.kernels);
+    if (opts.tap && i === c.depth - 1) h = opts.tap(h as tf.Tensor3D);
+    const a = `${bp}/MultiHeadDotProductAttention_1`;
+    const heads = (t: tf.Tensor): tf.Tensor3D => tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
+    // 1/sqrt(hd) is folded into q (a [BH, T, hd] multiply instead of [BH, T, T]).
+    const q = tf.mul(heads(lin(h, `${a}/query`)), 1 / Math.sqrt(hd)) as tf.Tensor3D;
+    const v = heads(lin(h, `${a}/value`));
+    const fast = this.kernels === 'fast';
+    let scores: tf.Tensor3D;
+    if (fast) {
+      // k^T straight from [B, T, H, hd] with one transpose, so every matMul is untransposed.
+      const kT = tf.reshape(tf.transpose(tf.reshape(lin(h, `${a}/key`), [B, T, H, hd]), [0, 2, 3, 1]), [B * H, hd, T]) as tf.Tensor3D;
+      scores = bmm(q, kT);
+    } else {
+      scores = tf.matMul(q, heads(lin(h, `${a}/key`)), false, true);
+    }
+    let probs = softmax(scores, this.kernels);
+    probs = drop(probs, c.attentionDropout, backboneDrop) as tf.Tensor3D;
+    const ctx = tf.reshape(tf.transpose(tf.reshape(fast ? bmm(probs as tf.Tensor3D, v) : tf.matMul(probs as tf.Tensor3D, v), [B, H, T, hd]), [0, 2, 1, 3]), [B, T, D]);
+    x = tf.add(x, drop(lin(ctx, `${a}/out`), c.dropout, backboneDrop));
+    h = layerNorm(x, this.p(`${bp}/LayerNorm_2/scale`) as tf.Tensor1D, this.p(`${bp}/LayerNorm_2/bias`) as tf.Tensor1D, tb, this.kernels);
+    let f = drop(gelu(lin(h, `${bp}/MlpBlock_3/Dense_0`), this.kernels), c.dropout, backboneDrop);
+    f = drop(lin(f, `${bp}/MlpBlock_3/Dense_1`), c.dropout, backboneDrop);
+    x = tf.add(x, f);
+    return x as tf.Tensor3D;
+  }
+
+  /**
+   * The block as one custom op that saves only its input and recomputes itself in the backward
+   * pass (gradient checkpointing): tfjs keeps every intermediate gradient until a whole backward
+   * pass ends, which takes ViT-B/16 at batch 8 past the 4 GiB wasm heap. About one extra block
+   * forward per step.
+   */
+  checkpointedBlock(x: tf.Tensor3D, k: BlockContext): tf.Tensor3D {
+    const vars = this.mode.trainBackbone ? this.specs.filter((s) => s.name.startsWith(`${blockPrefix(k.i)}/`)).map((s) => this.p(s.name)) : [];
+    const f = tf.customGrad((...args) => {
+      const save = args[args.length - 1] as tf.GradSaveFunc;
+      const xx = args[0] as tf.Tensor3D;
+      save([xx]);
+      return {
+        value: tf.tidy(() => this.block(xx, k)),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [sx] = saved as [tf.Tensor3D];
+          // A nested tf.grads replaces and then clears the engine's active tape, which the outer
+          // backward pass still walks; keep it aside (tfjs-core 4.22 internals, pinned; tested).
+          const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
+          const outerTape = state.activeTape;
+          try {
+            return tf.grads((...inputs: tf.Tensor[]) => tf.sum(tf.mul(this.block(inputs[0] as tf.Tensor3D, k), dy)))([sx, ...vars]);
+          } finally {
+            state.activeTape = outerTape;
+          }
+        },
+      };
+    }) as (...inputs: tf.Tensor[]) => tf.Tensor3D;
+    return f(x, ...vars);
   }
 
   p(name: string): tf.Variable {

@@ -114,6 +114,9 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
 
   const { model, notes } = await buildModel(ctx, method, meta.value.numClasses, promptLength, promptDropout, seed);
   checkShape(model.config, meta.value, taskDir);
+  // tfjs keeps every intermediate gradient until a backward pass ends: wide models recompute each
+  // block in the backward pass instead, so ViT-B/16 fits the 4 GiB wasm heap.
+  model.checkpointBlocks = backend.value.backend === 'wasm' && model.config.width >= 384;
   const counts = countParams(model.config);
   const runKey = JSON.stringify({ method, epochs, warmup, batch, baseLr, weightDecay, seed, config: model.config, data: p.data, init: p.init ?? null, ft: p.ft ?? null, split: spec.trainSplit });
 
@@ -158,7 +161,7 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
     lr: (baseLr * batch) / 256, epochs, warmup, batch, promptLength: model.config.promptLength, promptDropout: model.config.promptDropout,
     trainSplit: spec.trainSplit, valSplit: spec.valSplit ?? null, testSplit: spec.testSplit ?? null, init: p.init ?? null,
     params: counts, phases: result.value.phases.map((ph) => ({ name: ph.name, start: ph.start, epochs: ph.epochs, warmup: ph.warmupEpochs, baseLr: ph.baseLr, weightDecay: ph.weightDecay, optimizer: ph.optimizer })),
-    resumedFromEpoch: result.value.resumedFrom, environment: env, final, history,
+    resumedFromEpoch: result.value.resumedFrom, checkpointBlocks: model.checkpointBlocks, environment: env, final, history,
   });
   model.dispose();
   if (result.value.resumedFrom > 0) notes.push(`resumed from the checkpoint after epoch ${result.value.resumedFrom}`);
