@@ -252,6 +252,23 @@ stages:
     ]);
   });
 
+  it('narrows a partial cell selector by the referrer\'s own matrix keys', async () => {
+    const p = await loadOk({
+      'pipeline.yaml': `
+stages:
+  train:
+    matrix: { task: [a, b], method: [ft, vpt] }
+    uses: test.train
+    with: { method: "\${{ matrix.method }}" }
+  compare:
+    matrix: { task: [a, b] }
+    run: cmp \${{ stages.train[method=ft].outputs.model }} \${{ stages.train[method=vpt].outputs.model }}
+`,
+    });
+    expect(command(p, 'compare[task=b]').command).toEqual(['cmp', 'artifacts/pipeline/train/task=b,method=ft/model', 'artifacts/pipeline/train/task=b,method=vpt/model']);
+    expect(stage(p, 'compare[task=b]').needs).toEqual(['train[task=b,method=ft]', 'train[task=b,method=vpt]']);
+  });
+
   it('matches needs globs over cell ids and passes a list reference typed into with:', async () => {
     const p = await loadOk({
       'pipeline.yaml': `

@@ -542,14 +542,19 @@ function bindCell(c: Cell, diags: Diags): void {
     let bound: Cell | Cell[] | undefined;
     if (site.expr.selector) {
       const sel = site.expr.selector;
-      const matches = target.cells.filter((tc) => sel.every(([k, v]) => k in tc.values && String(tc.values[k]) === v));
+      // A partial selector is narrowed by the keys the referring cell shares with the target and
+      // does not name itself: `final[method=ft]` from a `task` matrix means this task's ft cell.
+      const implied = target.keyUnion.filter((k) => k in c.values && !sel.some(([s]) => s === k));
+      const matches = target.cells.filter(
+        (tc) => sel.every(([k, v]) => k in tc.values && String(tc.values[k]) === v) && implied.every((k) => k in tc.values && tc.values[k] === c.values[k]),
+      );
       const text = `${site.expr.stage}[${sel.map(([k, v]) => `${k}=${v}`).join(',')}]`;
       if (matches.length === 0) {
         diags.error('unknown-stage', `no cell \`${text}\``, site.at, { hint: hintFor(text, target.cells.map((x) => x.id)) });
         return undefined;
       }
       if (matches.length > 1) {
-        const missing = target.keyUnion.filter((k) => !sel.some(([s]) => s === k));
+        const missing = target.keyUnion.filter((k) => !sel.some(([s]) => s === k) && !implied.includes(k));
         diags.error('bad-reference', `\`${text}\` matches ${matches.length} cells; a selector names one cell`, site.at, { hint: `also pin ${missing.map((k) => `\`${k}\``).join(', ')}` });
         return undefined;
       }
