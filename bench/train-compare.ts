@@ -23,7 +23,7 @@ const backend = opt('backend', 'wasm');
 const vitb = argv.includes('--vitb');
 const root = join(import.meta.dirname, '..');
 
-interface Row { name: string; method: string; imgPerSec: number; imgPerCpuSec: number; msPerStep: number; kernels?: string; torch?: string; simd?: boolean }
+interface Row { name: string; method: string; error?: string; imgPerSec: number; imgPerCpuSec: number; msPerStep: number; kernels?: string; torch?: string; simd?: boolean }
 
 function lines(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Row[] {
   const out = execFileSync(cmd, args, { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -56,14 +56,19 @@ const out: string[] = [
 ];
 for (const k of keys) {
   const [name, method] = k.split('|') as [string, string];
-  const a = tfjs.filter((r) => r.name === name && r.method === method);
-  const b = torch.filter((r) => r.name === name && r.method === method);
-  if (b.length === 0) continue;
+  const a = tfjs.filter((r) => r.name === name && r.method === method && r.error === undefined);
+  const b = torch.filter((r) => r.name === name && r.method === method && r.error === undefined);
+  const failed = tfjs.find((r) => r.name === name && r.method === method && r.error !== undefined);
+  if (a.length === 0 || b.length === 0) {
+    out.push(`- ${name} ${method}: not measured (tfjs: ${failed?.error ?? 'no result'}; PyTorch: ${b.length > 0 ? `${median(b.map((r) => r.imgPerSec)).toFixed(2)} img/s` : 'no result'})`);
+    continue;
+  }
   const wa = median(a.map((r) => r.imgPerSec));
   const wb = median(b.map((r) => r.imgPerSec));
   const ca = median(a.map((r) => r.imgPerCpuSec));
   const cb = median(b.map((r) => r.imgPerCpuSec));
-  out.push(`- ${name} ${method}: tfjs-${backend} ${wa.toFixed(1)} img/s (runs ${a.map((r) => r.imgPerSec.toFixed(1)).join(', ')}), PyTorch ${b[0]?.torch ?? ''} 2 threads ${wb.toFixed(1)} img/s (runs ${b.map((r) => r.imgPerSec.toFixed(1)).join(', ')}); ratio tfjs/PyTorch wall ${(wa / wb).toFixed(2)}, per CPU-second ${(ca / cb).toFixed(2)}`);
+  const digits = wa < 10 ? 2 : 1;
+  out.push(`- ${name} ${method}${name === 'vit-b16' ? ' (batch 8)' : ''}: tfjs-${backend} ${wa.toFixed(digits)} img/s (runs ${a.map((r) => r.imgPerSec.toFixed(digits)).join(', ')}), PyTorch ${b[0]?.torch ?? ''} 2 threads ${wb.toFixed(digits)} img/s (runs ${b.map((r) => r.imgPerSec.toFixed(digits)).join(', ')}); ratio tfjs/PyTorch wall ${(wa / wb).toFixed(2)}, per CPU-second ${(ca / cb).toFixed(2)}`);
 }
 out.push(`- model: ${vitb ? 'vtab-mini ViT (32x32x1, patch 4, width 64, depth 4, 4 heads, MLP x4, batch 64) and ViT-B/16 (224, batch 8, 2 steps, one round)' : 'vtab-mini ViT (32x32x1, patch 4, width 64, depth 4, 4 heads, MLP x4, batch 64)'}; FT = AdamW on everything, dropout 0.1; VPT-deep = P 10 per layer, SGD on prompts + head, frozen backbone in eval mode; ${steps} timed steps after one warm-up step`);
 out.push(`- machine: ${machineLine()}; load average ${load0} at start, ${load1} at end (other engineers' jobs share the 2 cores, so absolute numbers are low and noisy; the ratio is from interleaved runs); backend: tfjs ${backend} (SIMD ${tfjs[0]?.simd ?? '?'}, 1 thread, fast kernels), PyTorch CPU with torch.set_num_threads(2), OPENBLAS_NUM_THREADS=1`);
