@@ -337,7 +337,8 @@ describe('SlurmExecutor against a fake cluster', () => {
     const abort = new AbortController();
     const jobs = [await attempt(exec, ws, FP('e'), 'e'), await attempt(exec, ws, FP('f'), 'f')];
     const outcomes = jobs.map((j) => exec.run(j, { onProgress: () => undefined }, abort.signal));
-    await eventually(() => fake.jobs.size === 3);
+    // Both submitted and followed (sbatch answered, records written).
+    await eventually(() => exec['followed'].size === 2);
     abort.abort();
     const results = await Promise.all(outcomes);
     expect(results.map((r) => (r.type === 'failed' ? r.reason : r.type))).toEqual(['cancelled', 'cancelled']);
