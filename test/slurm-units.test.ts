@@ -127,6 +127,10 @@ describe('sbatch request', () => {
     const req = buildSbatch(stageJob(dir), ['printf', '<%s>\\n', ...words], { comment: 'c', probe: undefined });
     const r = await execa('sh', ['-s'], { input: req.script });
     expect(r.stdout.split('\n')).toEqual(words.map((w) => `<${w}>`));
+    // The stage's env is set by the script itself (sites may default sbatch to --export=NONE).
+    const withEnv = buildSbatch(stageJob(dir, { env: { GREETING: "it's $x" } }), ['sh', '-c', 'echo "$GREETING|$VPT_STAGE_ID"'], { comment: 'c', probe: undefined });
+    const e = await execa('sh', ['-s'], { input: withEnv.script, env: { GREETING: 'outer' } });
+    expect(e.stdout).toBe("it's $x|train[task=a,method=vpt]");
   });
 
   it('the store check fails with a clear message when the node does not see the nonce file, and passes when it does', async () => {

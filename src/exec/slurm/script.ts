@@ -63,6 +63,10 @@ export function buildSbatch(
   ];
   const lines = ['#!/bin/sh', `# vpt-pipeline: stage ${job.stageId.replace(/\n/g, ' ')}`];
   if (opts.probe) lines.push(...storeCheck(opts.probe));
+  // Also in the script: a site may default sbatch to --export=NONE.
+  for (const [k, v] of Object.entries({ ...job.env, VPT_STAGE_ID: job.stageId })) {
+    if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) lines.push(`export ${k}=${shellQuote(v)}`);
+  }
   lines.push(`exec ${argv.map(shellQuote).join(' ')}`, '');
   return { args, script: lines.join('\n') };
 }
