@@ -22,8 +22,11 @@ export interface ReportRunRef extends RunRef {
 }
 
 export interface ReportParams {
-  /** Runs: metrics.json paths, or references with labels. */
-  readonly runs: ReadonlyArray<string | ReportRunRef>;
+  /**
+   * Runs: metrics.json paths, or references with labels. Nested lists are flattened, so a pipeline
+   * can pass several matrix stages' outputs: `runs: ["${{ stages.final.outputs.metrics }}", ...]`.
+   */
+  readonly runs: ReadonlyArray<string | ReportRunRef | ReadonlyArray<string | ReportRunRef>>;
   /** quadrants.json (or the `analysis.quadrants` output folder). */
   readonly quadrants?: string;
   /** Task folders (group names from task.json). */
@@ -101,7 +104,7 @@ export async function loadReportInputs(p: ReportParams, resolve: (s: string) => 
   }
   const lockById = new Map((lock ?? []).map((l) => [l.id, l]));
   const runs: Array<RunRecord & { stage?: string }> = [];
-  for (const r of p.runs) {
+  for (const r of p.runs.flat()) {
     const ref: ReportRunRef = typeof r === 'string' ? { metrics: r } : r;
     const run = await readRun({ ...ref, metrics: resolve(ref.metrics) });
     if (!run.ok) throw new ReportStageError({ reason: run.error.reason === 'unreadable' ? 'unreadable' : 'bad-input', message: run.error.message, path: run.error.path });
@@ -123,7 +126,9 @@ export async function loadReportInputs(p: ReportParams, resolve: (s: string) => 
   const groups = new Map<string, string>();
   if (p.tasks) {
     const { readTaskMeta } = await import('../../io/shards.js');
-    for (const t of p.tasks) {
+    const { expandTaskDirs } = await import('../analysis/common.js');
+    // A data stage's whole `tasks` folder stands for the task folders in it.
+    for (const t of await expandTaskDirs(p.tasks.map((x) => resolve(x)))) {
       const m = await readTaskMeta(resolve(t));
       if (!m.ok) throw new ReportStageError({ reason: 'unreadable', message: m.error.message, path: m.error.path });
       groups.set(m.value.name, m.value.group);
@@ -327,7 +332,7 @@ const reportSchema = {
   additionalProperties: false,
   required: ['runs'],
   properties: {
-    runs: { type: 'array', items: runRefSchema, minItems: 1 },
+    runs: { type: 'array', items: { oneOf: [runRefSchema, { type: 'array', items: runRefSchema }] }, minItems: 1 },
     quadrants: { type: 'string' },
     tasks: { type: 'array', items: { type: 'string' } },
     lock: { type: 'string' },
