@@ -8,6 +8,7 @@
  *     `sbatch` calls, time from the first submit until all have left the queue.
  *
  *  4. (--parts=4) the same DAG shape with 2 matrix cells (4 stages) vs snakemake, which finishes it.
+ *  5. (--parts=5) the 20-stage DAG on Slurm vs the local executor (no snakemake: minutes).
  *
  * Usage: node --import tsx bench/slurm.ts [--append] [--parts=1,2,3,4]   (needs a running cluster; root for the script)
  */
@@ -150,6 +151,7 @@ async function main(): Promise<void> {
   if (parts.has('2')) await versusSnakemake(18);
   if (parts.has('4')) await versusSnakemake(2);
   if (parts.has('3')) await arrays();
+  if (parts.has('5')) await oursOnly(18);
   say(`- machine: ${machineLine()}; load average at start ${load}; backend: n/a (shell stages)`);
   if (append) await appendFile(join(root, 'bench', 'RESULTS.md'), `${lines.join('\n')}\n`);
 }
@@ -185,6 +187,13 @@ async function versusSnakemake(cells: number): Promise<void> {
   }
   const ratio = finished ? `ratio vpt/snakemake = ${(ours.wallMs / smWall).toFixed(2)}` : `ratio vpt/snakemake < ${(ours.wallMs / smWall).toFixed(2)} (snakemake unfinished)`;
   say(`- ${cells + 2}-stage pipeline of 1-second jobs (1 -> ${cells}-cell matrix -> 1, --jobs 20): vpt-pipeline --executor slurm ${fmt(ours.wallMs)} process wall (run itself ${fmt(oursRun?.durationMs ?? 0)}, ${oursRun?.ran ?? 0} ran); \`snakemake ${smArgs.join(' ')}\` ${finished ? fmt(smWall) : `> ${fmt(smWall)}`}; ${ratio} (lower is better; ideal on ${cpus} CPUs: ${Math.ceil(cells / Number(cpus)) + 2} s of sleeping)`);
+}
+
+/** 5. (--parts=5) only our side of 2., with the local executor on the same DAG as the peer. */
+async function oursOnly(cells: number): Promise<void> {
+  const ours = await pipelineRun(await ws({ 'pipeline.yaml': WIDE(cells) }), 'slurm', 20);
+  const local = await pipelineRun(await ws({ 'pipeline.yaml': WIDE(cells) }), 'local');
+  say(`- ${cells + 2}-stage pipeline of 1-second jobs (1 -> ${cells}-cell matrix -> 1): --executor slurm --jobs 20 ${fmt(ours.wallMs)} process wall; --executor local (2 CPU slots) ${fmt(local.wallMs)}; ratio slurm/local = ${(ours.wallMs / local.wallMs).toFixed(2)}`);
 }
 
 /** 3. Job array vs one job per stage. */

@@ -249,6 +249,25 @@ describe('JobPoller', () => {
   });
 });
 
+describe('JobPoller age', () => {
+  it('a job that waited long in the queue is young again when it starts running', async () => {
+    const fake = new FakeSlurm();
+    fake.jobs.set('1', { state: 'PENDING', exit: '0:0', comment: '', elapsed: 0 });
+    const poller = new JobPoller(fake.run, { minMs: 5, maxMs: 1000 });
+    let ticks = 0;
+    const stop = poller.watch('1', () => void ticks++, Date.now() - 60_000);
+    expect(poller.period()).toBe(1000);
+    poller.nudge();
+    await eventually(() => ticks >= 1);
+    fake.jobs.get('1')!.state = 'RUNNING';
+    poller.nudge();
+    await eventually(() => ticks >= 2);
+    expect(poller.period()).toBe(5);
+    stop();
+    poller.close();
+  });
+});
+
 describe('SlurmExecutor against a fake cluster', () => {
   it('submits one job per attempt, records it, and reports success when it completes', async () => {
     const ws = await freshWorkspace();

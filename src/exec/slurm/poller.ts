@@ -1,8 +1,9 @@
 /**
  * ONE poller for every job of a run: each tick is a single `squeue --jobs=a,b,c` call. The
- * period follows the youngest job's age (a tenth of it, clamped to [minMs, maxMs]): a 1-second
- * job is seen finishing within ~250 ms, while an hour-long one costs the controller one query
- * every few seconds at most.
+ * period follows the youngest job's age (a tenth of it, clamped to [minMs, maxMs]), where age
+ * counts from submission or the job's last state change (a job that waited an hour in the queue
+ * and just started is young again): a 1-second job is seen finishing within ~250 ms, while an
+ * hour-long one costs the controller one query every few seconds at most.
  */
 import type { SlurmRunner } from './commands.js';
 import { parseQueue, SQUEUE_FORMAT, type QueueRow } from './states.js';
@@ -18,7 +19,9 @@ export type JobSighting = { readonly type: 'row'; readonly row: QueueRow } | { r
 type Listener = (sighting: JobSighting) => void | Promise<void>;
 
 interface Watched {
-  readonly since: number;
+  /** Submit time, then the time of the last state change: a job that just started is young again. */
+  since: number;
+  state: string | undefined;
   readonly listener: Listener;
 }
 
@@ -41,7 +44,7 @@ export class JobPoller {
 
   /** Reports the job on every tick until the returned function is called. */
   watch(jobId: string, listener: Listener, since = Date.now()): () => void {
-    this.watched.set(jobId, { since, listener });
+    this.watched.set(jobId, { since, state: undefined, listener });
     this.schedule();
     return () => {
       this.watched.delete(jobId);
@@ -109,6 +112,10 @@ export class JobPoller {
       await Promise.all(
         [...sightings].map(async ([id, s]) => {
           const w = this.watched.get(id);
+          if (w && s.type === 'row' && s.row.state !== w.state) {
+            if (w.state !== undefined) w.since = Date.now();
+            w.state = s.row.state;
+          }
           // A listener that fails (e.g. a log read) is asked again next tick; the loop must go on.
           if (w) await Promise.resolve(w.listener(s)).catch(() => undefined);
         }),
