@@ -277,7 +277,7 @@ describe('SlurmExecutor against a fake cluster', () => {
     expect(job.specFile).toContain(join('.vpt', 'slurm', 'staging'));
     const progress: unknown[] = [];
     const running = exec.run(job, { onProgress: (u) => progress.push(u) }, new AbortController().signal);
-    await eventually(() => fake.jobs.size === 1);
+    await eventually(() => exec['followed'].size === 1);
     const record = JSON.parse(await readFile(join(ws, '.vpt/slurm/jobs', `${FP('a')}.json`), 'utf8')) as { jobId: string; stagingDir: string };
     expect(record.jobId).toBe('100');
     await writeFile(job.logFile, '::vpt::{"type":"progress","update":{"current":1,"total":2}}\nhello\n');
@@ -298,7 +298,7 @@ describe('SlurmExecutor against a fake cluster', () => {
     const first = new SlurmExecutor({ workspace: ws, run: fake.run, pollMinMs: 5, pollMaxMs: 20 });
     const job = await attempt(first, ws, FP('b'));
     void first.run(job, { onProgress: () => undefined }, new AbortController().signal);
-    await eventually(() => fake.jobs.size === 1);
+    await eventually(() => first['followed'].size === 1);
     first['poller'].close(); // the coordinator "dies": nobody polls any more
 
     // Store.cleanTmp (dead coordinator pids) does not touch the job's staging folder.
@@ -324,7 +324,7 @@ describe('SlurmExecutor against a fake cluster', () => {
     const first = new SlurmExecutor({ workspace: ws, run: fake.run, pollMinMs: 5, pollMaxMs: 20 });
     const job = await attempt(first, ws, FP('c'));
     void first.run(job, { onProgress: () => undefined }, new AbortController().signal);
-    await eventually(() => fake.jobs.size === 1);
+    await eventually(() => first['followed'].size === 1);
     first['poller'].close();
     // Rewind the record to its pre-sbatch form.
     const path = join(ws, '.vpt/slurm/jobs', `${FP('c')}.json`);
@@ -377,7 +377,7 @@ describe('SlurmExecutor against a fake cluster', () => {
     const exec = new SlurmExecutor({ workspace: ws, run: fake.run, pollMinMs: 5, pollMaxMs: 20 });
     const job = { ...(await attempt(exec, ws, FP('9'))), timeoutSeconds: 2 };
     const out = exec.run(job, { onProgress: () => undefined }, new AbortController().signal);
-    await eventually(() => fake.jobs.size === 1);
+    await eventually(() => exec['followed'].size === 1);
     Object.assign(fake.jobs.get('100')!, { state: 'RUNNING', elapsed: 3 });
     expect(await out).toMatchObject({ type: 'failed', reason: 'timeout', message: expect.stringMatching(/timed out after 2s/) });
     expect(fake.calls.find((c) => c.command === 'sbatch')?.args).toContain('--time=2');
@@ -389,7 +389,7 @@ describe('SlurmExecutor against a fake cluster', () => {
     const exec = new SlurmExecutor({ workspace: ws, run: fake.run, pollMinMs: 5, pollMaxMs: 20 });
     const job = await attempt(exec, ws, FP('1'));
     const out = exec.run(job, { onProgress: () => undefined }, new AbortController().signal);
-    await eventually(() => fake.jobs.size === 1);
+    await eventually(() => exec['followed'].size === 1);
     // The first job of a run carries the probe check.
     expect(fake.calls.find((c) => c.command === 'sbatch')).toBeDefined();
     Object.assign(fake.jobs.get('100')!, { state: 'FAILED', exit: `${STORE_INVISIBLE_EXIT}:0` });
