@@ -252,6 +252,34 @@ stages:
     ]);
   });
 
+  it('looks a param up by a matrix value: params.prompts[matrix.task]', async () => {
+    const p = await loadOk({
+      'pipeline.yaml': `
+params:
+  prompts: { dtd: 1, svhn: 200 }
+stages:
+  train:
+    matrix: { task: [dtd, svhn] }
+    run: train --prompts \${{ params.prompts[matrix.task] }}
+`,
+    });
+    expect(command(p, 'train[task=svhn]').command).toEqual(['train', '--prompts', '200']);
+    expect(stage(p, 'train[task=dtd]').paramsUsed).toEqual({ 'prompts.dtd': 1 });
+    const bad = await loadErr({
+      'pipeline.yaml': `
+params:
+  prompts: { dtd: 1 }
+stages:
+  train:
+    matrix: { task: [dtd, svhn] }
+    run: train --prompts \${{ params.prompts[matrix.task] }} \${{ params.prompts[matrix.tsk] }}
+`,
+    });
+    expect(bad.map((d) => d.reason)).toContain('unknown-param');
+    expect(bad.map((d) => d.message).join('\n')).toMatch(/unknown param `params.prompts.svhn`/);
+    expect(bad.map((d) => d.message).join('\n')).toMatch(/matrix key `tsk` is not set/);
+  });
+
   it('narrows a partial cell selector by the referrer\'s own matrix keys', async () => {
     const p = await loadOk({
       'pipeline.yaml': `

@@ -298,7 +298,13 @@ function expandTemplateMatrix(t: Template, ctx: ExpandContext): void {
       ok = false;
       continue;
     }
-    const found = lookupParam(ctx.params, only.expr.path, () => exprAt(doc, kptr, 0), diags);
+    const staticPath = only.expr.path.every((seg): seg is string => typeof seg === 'string') ? (only.expr.path as readonly string[]) : undefined;
+    if (!staticPath) {
+      diags.error('bad-matrix', `matrix key \`${k}\`: a matrix value cannot depend on \`[matrix.<key>]\``, exprAt(doc, kptr, 0));
+      ok = false;
+      continue;
+    }
+    const found = lookupParam(ctx.params, staticPath, () => exprAt(doc, kptr, 0), diags);
     if (!found.ok) {
       ok = false;
       continue;
@@ -608,12 +614,25 @@ function evalExpr(seg: StrSeg, p: string, st: EvalState): unknown {
   const e = seg.expr;
   switch (e.root) {
     case 'params': {
-      const r = lookupParam(ctx.params, e.path, () => exprAt(doc, p, seg.occurrence), ctx.diags);
+      // `params.prompts[matrix.task]`: the cell's value of `task` names the next segment.
+      const path: string[] = [];
+      for (const part of e.path) {
+        if (typeof part === 'string') {
+          path.push(part);
+        } else if (part.matrix in cell.values) {
+          path.push(String(cell.values[part.matrix]));
+        } else {
+          ctx.diags.error('unknown-matrix-key', `matrix key \`${part.matrix}\` is not set in \`${cell.id}\``, exprAt(doc, p, seg.occurrence), { hint: hintFor(part.matrix, Object.keys(cell.values)) });
+          st.failed = true;
+          return undefined;
+        }
+      }
+      const r = lookupParam(ctx.params, path, () => exprAt(doc, p, seg.occurrence), ctx.diags);
       if (!r.ok) {
         st.failed = true;
         return undefined;
       }
-      st.paramsUsed[e.path.join('.')] = r.value;
+      st.paramsUsed[path.join('.')] = r.value;
       return r.value;
     }
     case 'matrix': {

@@ -4,8 +4,11 @@
  */
 import { hintFor } from './did-you-mean.js';
 
+/** A param path segment: a name, or `[matrix.key]` (looked up by the cell's value of that key). */
+export type ParamSegment = string | { readonly matrix: string };
+
 export type Expr =
-  | { readonly root: 'params'; readonly path: readonly string[] }
+  | { readonly root: 'params'; readonly path: readonly ParamSegment[] }
   | { readonly root: 'matrix'; readonly key: string }
   | {
       readonly root: 'stages';
@@ -86,8 +89,8 @@ export function parseExpr(inner: string): { expr: Expr } | { message: string; hi
   const rest = dot < 0 ? '' : inner.slice(dot + 1);
   switch (root) {
     case 'params': {
-      const path = rest.split('.');
-      if (rest === '' || !path.every((p) => PARAM_SEG.test(p))) return { message: 'expected `params.<name>[.<name>...]`' };
+      const path = parseParamPath(rest);
+      if (!path) return { message: 'expected `params.<name>[.<name>...]` (a segment may be `[matrix.<key>]`)' };
       return { expr: { root: 'params', path } };
     }
     case 'matrix':
@@ -106,6 +109,30 @@ export function parseExpr(inner: string): { expr: Expr } | { message: string; hi
       };
     }
   }
+}
+
+/** `prompts[matrix.task].length` -> ['prompts', {matrix: 'task'}, 'length']; undefined when malformed. */
+function parseParamPath(rest: string): ParamSegment[] | undefined {
+  const path: ParamSegment[] = [];
+  const token = /([A-Za-z0-9_-]+)|\[\s*matrix\.([A-Za-z_][A-Za-z0-9_-]*)\s*\]|(\.)/y;
+  let expectName = true;
+  while (token.lastIndex < rest.length) {
+    const m = token.exec(rest);
+    if (!m) return undefined;
+    const [, name, key, dot] = m;
+    if (dot !== undefined) {
+      if (expectName) return undefined;
+      expectName = true;
+    } else if (name !== undefined) {
+      if (!expectName) return undefined;
+      path.push(name);
+      expectName = false;
+    } else if (key !== undefined) {
+      if (path.length === 0 || expectName) return undefined;
+      path.push({ matrix: key });
+    }
+  }
+  return path.length > 0 && !expectName ? path : undefined;
 }
 
 function parseStageRef(inner: string, rest: string): { expr: Expr } | { message: string; hint?: string } {

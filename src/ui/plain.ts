@@ -9,7 +9,7 @@ const PROGRESS_EVERY_MS = 10_000;
 /** Plain lines, for CI logs and pipes. */
 export class PlainRenderer implements Renderer {
   readonly #c: Palette;
-  readonly #lastProgress = new Map<string, { at: number; phase: string | undefined }>();
+  readonly #lastProgress = new Map<string, { at: number; phase: string | undefined; current: number }>();
 
   constructor(
     private readonly out: NodeJS.WritableStream = process.stdout,
@@ -41,9 +41,10 @@ export class PlainRenderer implements Renderer {
         const now = Date.now();
         const last = this.#lastProgress.get(event.id);
         const phaseChanged = last?.phase !== event.update.phase;
-        const finished = event.update.total !== undefined && event.update.current >= event.update.total;
-        if (!last || phaseChanged || finished || now - last.at >= PROGRESS_EVERY_MS) {
-          this.#lastProgress.set(event.id, { at: now, phase: event.update.phase });
+        // The first update of the last step, not every update during it.
+        const reachedEnd = event.update.total !== undefined && event.update.current >= event.update.total && last?.current !== event.update.current;
+        if (!last || phaseChanged || reachedEnd || now - last.at >= PROGRESS_EVERY_MS) {
+          this.#lastProgress.set(event.id, { at: now, phase: event.update.phase, current: event.update.current });
           line(c.dim(`  ${event.id} ${formatProgress(event.update)}`));
         }
         break;
