@@ -78,9 +78,12 @@ export function buildProgram(): Command {
     program
       .command('show')
       .description('show one stage: params, fingerprint inputs, outputs, last run, log')
-      .argument('<stage>', 'stage id (or a pattern matching exactly one stage)')
+      .argument('<file-or-stage>', 'pipeline file (default ./pipeline.yaml), then the stage')
+      .argument('[stage]', 'stage id (or a pattern matching exactly one stage)')
       .option('--json', 'machine-readable'),
-  ).action(async (stage: string, opts) => finish(await showCommand(stage, opts)));
+  ).action(async (first: string, second: string | undefined, opts) =>
+    finish(await showCommand(second ?? first, second !== undefined && opts.file === undefined ? { ...opts, file: first } : opts)),
+  );
 
   pipelineOptions(
     program
