@@ -9,7 +9,9 @@
  * Prints a Markdown block to append to bench/RESULTS.md.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -184,7 +186,11 @@ async function main(): Promise<void> {
   say('');
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+main()
+  .then(() => {
+    if (args.includes('--append')) appendFileSync(join(dirname(fileURLToPath(import.meta.url)), 'RESULTS.md'), `\n${lines.join('\n')}\n`);
+  })
+  .catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
