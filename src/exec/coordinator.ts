@@ -129,7 +129,13 @@ export async function executePlan(ctx: PlanContext, plan: Plan, options: Execute
     running.add(task);
   };
 
+  // Problems the store noticed (an unreadable run record, a quarantined object) are shown, not swallowed.
+  const reportStoreWarnings = (): void => {
+    for (const w of ctx.store.drainWarnings()) emit({ type: 'warning', message: `store: ${w.message} (${w.path})` });
+  };
+  reportStoreWarnings();
   for (;;) {
+    reportStoreWarnings();
     if (options.signal.aborted) stopScheduling = true;
     let progressed = false;
     for (const id of active) {
