@@ -16,6 +16,7 @@ export async function statusCommand(positionals: string[], options: StatusOption
   const { pipeline, kinds, store } = await loadWorkspace(file, options);
   const plan = await planPipeline({ pipeline, store, kinds }, { targets });
   await store.flushStatCache();
+  for (const w of store.drainWarnings()) process.stderr.write(`warning: store: ${w.message} (${w.path})\n`);
   if (!plan.ok) throw new CliExit(EXIT.invalid, plan.error.message);
   if (options.json) {
     process.stdout.write(`${JSON.stringify(planAsJson(plan.value))}\n`);
