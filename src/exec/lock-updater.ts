@@ -6,13 +6,15 @@
 import { readFile } from 'node:fs/promises';
 import type { Pipeline, Stage } from '../dsl/model.js';
 import type { FingerprintDoc } from '../plan/fingerprint.js';
-import { parseLockFile, writeLockFile, type LockFile, type LockStage, type RunRecord, type Sha256 } from '../store/index.js';
+import { parseLockFile, tryCanonicalJson, writeLockFile, type LockFile, type LockStage, type RunRecord, type Sha256 } from '../store/index.js';
 
 export class LockUpdater {
   readonly #path: string;
   readonly #pipeline: string;
   readonly #stages = new Map<string, LockStage>();
-  #writing: Promise<void> = Promise.resolve();
+  #inflight: Promise<void> = Promise.resolve();
+  /** A write queued behind the one in flight; every change made before it starts is in it. */
+  #queued: Promise<void> | undefined;
 
   private constructor(path: string, pipeline: string) {
     this.#path = path;
@@ -31,21 +33,42 @@ export class LockUpdater {
     return updater;
   }
 
+  /**
+   * Records a finished stage; resolves once a lock file holding it is on disk. An unchanged entry
+   * (a fresh stage) writes nothing, and changes that arrive while a write is in flight share the
+   * next one, so a run of n stages costs O(n) renders, not O(n^2).
+   */
   record(stage: Stage, record: RunRecord): Promise<void> {
-    this.#stages.set(stage.id, lockEntry(stage, record));
+    const entry = lockEntry(stage, record);
+    const previous = this.#stages.get(stage.id);
+    if (previous !== undefined && sameEntry(previous, entry)) return Promise.resolve();
+    this.#stages.set(stage.id, entry);
     return this.flush();
   }
 
+  /** Writes the current state (after the write in flight, if any). */
   flush(): Promise<void> {
-    const snapshot = this.snapshot();
-    this.#writing = this.#writing.then(() => writeLockFile(this.#path, snapshot));
-    return this.#writing;
+    if (this.#queued) return this.#queued;
+    const queued = this.#inflight
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued = undefined;
+        this.#inflight = writeLockFile(this.#path, this.snapshot());
+        return this.#inflight;
+      });
+    this.#queued = queued;
+    return queued;
   }
 
   snapshot(): LockFile {
     const stages = Object.fromEntries([...this.#stages].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     return { version: 1, pipeline: this.#pipeline, stages };
   }
+}
+
+function sameEntry(a: LockStage, b: LockStage): boolean {
+  const [x, y] = [tryCanonicalJson(a), tryCanonicalJson(b)];
+  return x.ok && y.ok && x.value === y.value;
 }
 
 export function lockEntry(stage: Stage, record: RunRecord): LockStage {
