@@ -45,7 +45,7 @@ export async function loadWorkspace(file: string, options: PipelineOptions): Pro
   const absolute = resolve(file);
   if (!existsSync(absolute)) throw new CliExit(EXIT.invalid, `pipeline file not found: ${file}`);
   const kinds = builtinKinds();
-  const loaded = await loadPipeline(absolute, { kinds, set: options.set ?? [], paramsFiles: options.params ?? [] });
+  const loaded = await loadPipeline(absolute, { kinds, set: options.set ?? [], paramsFiles: options.params ?? [], cache: true });
   if (!loaded.ok) {
     const text = formatDiagnostics(loaded.error, { color: colorEnabled(process.stderr) });
     process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);

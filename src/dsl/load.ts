@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { KindRegistry } from '../stages/index.js';
 import { err, ok, type Result } from '../util/result.js';
 import type { Diagnostic, SourceRange } from './diagnostic.js';
+import { cacheKey, readCachedPipeline, writeCachedPipeline } from './cache.js';
 import { Diags } from './diags.js';
 import { didYouMean } from './did-you-mean.js';
 import { expandStages, type ExpandContext, type TemplateSource } from './expand.js';
@@ -26,6 +27,8 @@ export interface LoadOptions {
   set?: readonly string[];
   /** Extra `--params file.yaml` files (relative to the current directory), merged after the pipeline's own. */
   paramsFiles?: readonly string[];
+  /** Reuse the expansion of an unchanged pipeline (see cache.ts); the CLI turns it on. */
+  cache?: boolean;
 }
 
 interface Unit {
@@ -38,7 +41,13 @@ interface Unit {
 const MAIN_ONLY = ['name', 'workspace', 'params_files', 'outputs_root'] as const;
 
 export async function loadPipeline(file: string, opts: LoadOptions): Promise<Result<Pipeline, readonly Diagnostic[]>> {
-  return loadPipelineSync(file, opts);
+  if (opts.cache !== true) return loadPipelineSync(file, opts);
+  const key = cacheKey(path.resolve(file), opts.set ?? [], opts.paramsFiles ?? [], opts.kinds);
+  const cached = readCachedPipeline(key);
+  if (cached) return ok(cached);
+  const loaded = loadPipelineSync(file, opts);
+  if (loaded.ok) writeCachedPipeline(key, loaded.value);
+  return loaded;
 }
 
 /** Same as loadPipeline, synchronously (the benchmark and tests use it too). */

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { Ajv2020, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import type { DiagnosticReason } from './diagnostic.js';
 import type { Diags } from './diags.js';
 import { hintFor } from './did-you-mean.js';
@@ -28,9 +28,15 @@ function findSchema(): string {
 
 let pipelineValidator: ValidateFunction | undefined;
 
+/** ajv is loaded on first validation only: a cached pipeline never pays for it. */
+function newAjv(options: ConstructorParameters<typeof Ajv2020>[0]): Ajv2020 {
+  const { Ajv2020: Ajv } = createRequire(import.meta.url)('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+  return new Ajv(options);
+}
+
 function pipelineValidate(): ValidateFunction {
   if (!pipelineValidator) {
-    const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+    const ajv = newAjv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
     pipelineValidator = ajv.compile(JSON.parse(readFileSync(PIPELINE_SCHEMA_PATH, 'utf8')) as object);
   }
   return pipelineValidator;
@@ -44,7 +50,7 @@ export function kindValidator(schema: object): ValidateFunction | string {
   let v = kindValidators.get(schema);
   if (v === undefined) {
     if (!kindAjv) {
-      kindAjv = new Ajv2020({ allErrors: true, verbose: true, strict: false, allowUnionTypes: true });
+      kindAjv = newAjv({ allErrors: true, verbose: true, strict: false, allowUnionTypes: true });
       const require = createRequire(import.meta.url);
       kindAjv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-07.json') as object);
     }

@@ -5,7 +5,6 @@
  */
 import { readFile, writeFile, rename, mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { execa, ExecaError } from 'execa';
 import type { ProgressUpdate, StageContext, StageRunResult } from '../stages/kind.js';
 import { createRng } from '../util/rng.js';
 import { encodeChildMessage, type StageOutcomeFile, type StageSpecFile } from './protocol.js';
@@ -57,6 +56,7 @@ async function runBuiltin(spec: StageSpecFile, task: Extract<StageSpecFile['task
 }
 
 async function runCommand(spec: StageSpecFile, task: Extract<StageSpecFile['task'], { type: 'command' }>, signal: AbortSignal): Promise<StageRunResult> {
+  const { execa, ExecaError } = await import('execa');
   const options = { cwd: spec.workspace, stdio: 'inherit' as const, cancelSignal: signal, reject: true };
   try {
     if (task.shell) {

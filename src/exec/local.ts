@@ -7,7 +7,6 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
 import { childEntryArgv } from './child-command.js';
 import type { Executor, JobHooks, JobOutcome, StageJob } from './executor.js';
 import { decodeChildMessage } from './protocol.js';
@@ -24,6 +23,8 @@ export class LocalExecutor implements Executor {
     const log = createWriteStream(job.logFile, { flags: 'a' });
     const tail: string[] = [];
     const [file, ...args] = childEntryArgv(job.specFile) as [string, ...string[]];
+    // Loaded on first use: a run where everything is fresh never starts a process.
+    const { execa } = await import('execa');
     const child = execa(file, args, {
       cwd: job.workspace,
       env: { ...job.env, VPT_STAGE_ID: job.stageId },

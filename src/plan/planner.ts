@@ -36,6 +36,9 @@ export interface Plan {
   readonly decisions: ReadonlyMap<string, Decision>;
 }
 
+/** Stages decided concurrently at most (each may read a run record and stat its outputs). */
+const PLAN_BATCH = 64;
+
 export type PlanError =
   | { readonly reason: 'no-match'; readonly message: string; readonly hint?: string }
   | { readonly reason: 'upstream-not-cached'; readonly message: string; readonly stage: string }
@@ -61,24 +64,44 @@ export async function planPipeline(ctx: PlanContext, options: PlanOptions): Prom
   const decisions = new Map<string, Decision>();
   const known: KnownOutputs = new Map();
   await ctx.store.indexRecords();
+  // Stages are decided in topological order, in batches of consecutive stages that do not depend
+  // on each other, so their file reads overlap instead of queueing one await at a time.
+  let batch: string[] = [];
+  let inBatch = new Set<string>();
+  const decideBatch = async (): Promise<PlanError | undefined> => {
+    const results = await Promise.all(batch.map((id) => evaluateStage(ctx, graph, id, known, decisions, forced.has(id))));
+    for (const [i, id] of batch.entries()) {
+      const decision = results[i] as Decision;
+      decisions.set(id, decision);
+      if (decision.action === 'fresh' || decision.action === 'restore') rememberOutputs(known, decision.record);
+      if (required.has(id) && decision.action !== 'fresh' && decision.action !== 'restore') {
+        const why = decision.reasons.map((r) => r.type).join(', ');
+        return {
+          reason: 'upstream-not-cached',
+          stage: id,
+          message: `stage ${id} is needed by the selection but is not in the cache (${why}); run it first, or widen the selection`,
+        };
+      }
+      if (decision.action === 'blocked') return { reason: 'missing-input', stage: id, message: decision.message };
+    }
+    batch = [];
+    inBatch = new Set();
+    return undefined;
+  };
   for (const id of graph.order) {
     if (!selected.has(id) && !required.has(id)) {
       decisions.set(id, { action: 'skip', reasons: [{ type: 'not-selected' }] });
       continue;
     }
-    const decision = await evaluateStage(ctx, graph, id, known, decisions, forced.has(id));
-    decisions.set(id, decision);
-    if (decision.action === 'fresh' || decision.action === 'restore') rememberOutputs(known, decision.record);
-    if (required.has(id) && decision.action !== 'fresh' && decision.action !== 'restore') {
-      const why = decision.reasons.map((r) => r.type).join(', ');
-      return err({
-        reason: 'upstream-not-cached',
-        stage: id,
-        message: `stage ${id} is needed by the selection but is not in the cache (${why}); run it first, or widen the selection`,
-      });
+    if ((graph.upstream.get(id) ?? []).some((up) => inBatch.has(up)) || batch.length >= PLAN_BATCH) {
+      const failure = await decideBatch();
+      if (failure) return err(failure);
     }
-    if (decision.action === 'blocked') return err({ reason: 'missing-input', stage: id, message: decision.message });
+    batch.push(id);
+    inBatch.add(id);
   }
+  const failure = await decideBatch();
+  if (failure) return err(failure);
   return ok({ pipeline: ctx.pipeline, graph, selected, required, forced, decisions });
 }
 

@@ -3,7 +3,8 @@ import { LockUpdater } from '../../exec/lock-updater.js';
 import { executePlan, type Capacity } from '../../exec/coordinator.js';
 import type { Executor } from '../../exec/executor.js';
 import { LocalExecutor } from '../../exec/local.js';
-import { listRecords, SlurmExecutor, slurmPaths } from '../../exec/slurm/index.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RunEvent } from '../../exec/events.js';
 import { planPipeline } from '../../plan/index.js';
 import { acquireWorkspaceLock } from '../../store/index.js';
@@ -78,12 +79,13 @@ export async function runCommand(positionals: string[], options: RunOptions): Pr
     await store.cleanTmp();
     const plan = await planPipeline({ pipeline, store, kinds }, planOptions);
     if (!plan.ok) throw new CliExit(EXIT.invalid, `${plan.error.message}${'hint' in plan.error && plan.error.hint ? ` (${plan.error.hint})` : ''}`);
-    const executor = createExecutor(options.executor, pipeline.workspace);
-    if (executor instanceof SlurmExecutor) {
-      const reachable = await executor.check();
+    const executor = await createExecutor(options.executor, pipeline.workspace);
+    if (executor.name === 'slurm') {
+      const reachable = await (executor as import('../../exec/slurm/index.js').SlurmExecutor).check();
       if (!reachable.ok) throw new CliExit(EXIT.invalid, `--executor slurm: the cluster does not answer: ${reachable.error.message}`);
-    } else {
+    } else if (existsSync(join(store.root, 'slurm'))) {
       // Jobs a killed `--executor slurm` run left behind are collected only by another Slurm run.
+      const { listRecords, slurmPaths } = await import('../../exec/slurm/index.js');
       const left = await listRecords(slurmPaths(pipeline.workspace));
       if (left.length > 0) process.stderr.write(`note: ${left.length} Slurm job(s) of an earlier run are recorded in this workspace; \`pipeline run --executor slurm\` collects them (this run may do their stages again locally)\n`);
     }
@@ -109,7 +111,7 @@ export async function runCommand(positionals: string[], options: RunOptions): Pr
         executor,
         capacity,
         signal: abort.signal,
-        lock: await LockUpdater.open(lockPath, pipeline),
+        lock: await LockUpdater.open(lockPath, pipeline, store.root),
         watchParent: executor.name === 'local',
       },
       emit,
@@ -138,13 +140,16 @@ function printFailures(failures: Extract<RunEvent, { type: 'stage-failed' }>[], 
 /** Jobs in flight under Slurm when --jobs is not given. */
 const SLURM_DEFAULT_JOBS = 64;
 
-export function createExecutor(name: string | undefined, workspace?: string): Executor {
+/** Executors load on demand: the Slurm client (and execa) only when asked for. */
+export async function createExecutor(name: string | undefined, workspace?: string): Promise<Executor> {
   switch (name ?? 'local') {
     case 'local':
       return new LocalExecutor();
-    case 'slurm':
+    case 'slurm': {
       if (workspace === undefined) throw new CliExit(EXIT.invalid, 'the slurm executor needs a workspace');
+      const { SlurmExecutor } = await import('../../exec/slurm/index.js');
       return new SlurmExecutor({ workspace });
+    }
     default:
       throw new CliExit(EXIT.invalid, `unknown executor '${name}' (available: local, slurm)`);
   }

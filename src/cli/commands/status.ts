@@ -1,4 +1,5 @@
-import { liveSlurmJobs } from '../../exec/slurm/index.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { planPipeline } from '../../plan/index.js';
 import { colorEnabled, palette } from '../../ui/color.js';
 import { loadWorkspace, splitFileAndTargets, type PipelineOptions } from '../context.js';
@@ -24,7 +25,7 @@ export async function statusCommand(positionals: string[], options: StatusOption
   }
   const counts = countActions(plan.value);
   // Jobs an earlier `run --executor slurm` left running (its coordinator may be gone).
-  const jobs = await liveSlurmJobs(pipeline.workspace);
+  const jobs = existsSync(join(pipeline.workspace, '.vpt', 'slurm')) ? await (await import('../../exec/slurm/index.js')).liveSlurmJobs(pipeline.workspace) : [];
   const running = jobs.map((j) => `  ${j.stageId}: running on Slurm (job ${j.jobId}, ${j.state.toLowerCase()})\n`).join('');
   if (counts.run + counts.pending + counts.restore + counts.blocked === 0 && !options.all) {
     process.stdout.write(`${pipeline.name}: everything is up to date (${counts.fresh} stage(s))\n${running}`);

@@ -77,7 +77,7 @@ export async function verifyCommand(positionals: string[], options: VerifyOption
         jobs: Number(options.jobs ?? availableParallelism()),
         keepGoing: true,
         backend: options.backend ?? process.env['VPT_BACKEND'],
-        executor: createExecutor('local'),
+        executor: await createExecutor('local'),
         capacity: { cpu: availableParallelism(), gpu: Number(process.env['VPT_GPUS'] ?? 0), memoryMiB: Math.floor(totalmem() / 2 ** 20) },
         signal: new AbortController().signal,
         // The reviewer's rerun must not rewrite the lock it is checking against.
