@@ -105,7 +105,9 @@ export function writeCachedPipeline(key: string, pipeline: Pipeline): void {
   const racyAfter = BigInt(Date.now() - RACY_MS) * 1_000_000n;
   for (const path of pipeline.files ?? [pipeline.file]) {
     const s = stamp(path);
-    if (!s || BigInt(s.mtimeNs) > racyAfter || BigInt(s.ctimeNs) > racyAfter) return;
+    // Like git's racy check: content written within the timestamp granularity could change again
+    // without moving mtime. (ctime still has to match on reading.)
+    if (!s || BigInt(s.mtimeNs) > racyAfter) return;
     files.push(s);
   }
   try {
