@@ -109,7 +109,7 @@ try {
     `- decode+resize CPU: ${median(two.map((r) => r.cpuMsPerImage)).toFixed(2)} ms/img with 2 workers, ${median(one.map((r) => r.cpuMsPerImage)).toFixed(2)} ms/img with 1; CPU/wall ${median(two.map((r) => r.cpuPerWall)).toFixed(2)} (2w) vs ${median(one.map((r) => r.cpuPerWall)).toFixed(2)} (1w)`,
     `- control (parallelism the machine granted): pure-JS busy threads CPU/wall ${control1.toFixed(2)} with 1 thread, ${control2.toFixed(2)} with 2 (idle 2-core machine: ~1 and ~2)`,
     `- mini-vtab build, default params (${MINI_DEFAULTS.imageSize}x${MINI_DEFAULTS.imageSize}, test ${MINI_DEFAULTS.testSize}, pretrain ${MINI_DEFAULTS.pretrainTrainSize}/${MINI_DEFAULTS.pretrainTestSize}, ${mini.value.tasks.length} task folders, ${miniImages} images incl. the train800val200 copies): ${miniSeconds.toFixed(1)} s (${(miniImages / miniSeconds).toFixed(0)} img/s, one thread, plain TypeScript)`,
-    `- machine: ${machineLine()}; load average at start ${load} (other engineers' jobs share the 2 cores); backend: sharp/libvips (decode), pure TypeScript (mini)`,
+    `- machine: ${machineLine()}; load average at start ${load}; backend: sharp/libvips (decode), pure TypeScript (mini)`,
   ];
   console.log(lines.join('\n'));
   if (append) await appendFile(new URL('./RESULTS.md', import.meta.url), `${lines.join('\n')}\n`);
