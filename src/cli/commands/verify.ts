@@ -47,7 +47,9 @@ export async function verifyCommand(positionals: string[], options: VerifyOption
   const tolerance = { rel: tol(options.relTol, '--rel-tol'), abs: tol(options.absTol, '--abs-tol') };
   const plan = await planPipeline({ pipeline, store, kinds }, { targets, force: options.rerun === true });
   if (!plan.ok) throw new CliExit(EXIT.invalid, plan.error.message);
-  const ids = plan.value.graph.order.filter((id) => plan.value.selected.has(id));
+  // With --rerun only the stages that really run again are judged; their cached ancestors are
+  // inputs, not evidence.
+  const ids = plan.value.graph.order.filter((id) => plan.value.selected.has(id) && (!options.rerun || plan.value.forced.has(id)));
   const rows: Row[] = [];
 
   if (!options.rerun) {
