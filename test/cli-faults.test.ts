@@ -2,10 +2,10 @@
  * Fault tests with real processes: kill -9 of the coordinator mid-run, two runs on one workspace,
  * Ctrl-C. Each asserts that no result is lost or half-written.
  */
-import { readFileSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { processLiveness } from '../src/store/index.js';
 import { runCli, startCli, workspace } from './helpers/cli.js';
 
 const SLOW = `
@@ -32,15 +32,6 @@ async function waitFor(check: () => Promise<boolean>, ms = 15_000): Promise<void
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
 
-function isAlive(pid: number): boolean {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 describe('crash safety', () => {
   it('kill -9 of `pipeline run` mid-stage: nothing half-written, the finished stage is not rerun', async () => {
     const ws = await workspace({ 'pipeline.yaml': SLOW });
@@ -50,7 +41,7 @@ describe('crash safety', () => {
     await child;
     // The stage's process notices its coordinator is gone and stops.
     const stagePid = Number(await readFile(join(ws, 'slow.pid'), 'utf8'));
-    await waitFor(async () => !isAlive(stagePid), 10_000);
+    await waitFor(async () => processLiveness(stagePid) !== 'alive', 10_000);
     // The slow stage wrote only into its staging folder: nothing in the workspace.
     expect(await exists(join(ws, 'out/slow.txt'))).toBe(false);
     const lock = await readFile(join(ws, 'pipeline.lock'), 'utf8');
@@ -87,7 +78,7 @@ describe('crash safety', () => {
     child.kill('SIGINT');
     const result = await child;
     expect(result.exitCode).toBe(130);
-    await waitFor(async () => !isAlive(stagePid), 10_000);
+    await waitFor(async () => processLiveness(stagePid) !== 'alive', 10_000);
     expect(await exists(join(ws, 'out/slow.txt'))).toBe(false);
   }, 60_000);
 });

@@ -2,10 +2,10 @@
  * End-to-end: the real `pipeline` command on temporary workspaces with `run:` stages.
  * A stage appends its name to runs.log (not an output), so a test can see what really ran.
  */
-import { readFileSync } from 'node:fs';
 import { chmod, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { processLiveness } from '../src/store/index.js';
 import { runCli, workspace } from './helpers/cli.js';
 
 const TWO_STAGES = `
@@ -223,7 +223,7 @@ stages:
     expect(Date.now() - started).toBeLessThan(30_000);
     const pid = Number(await readFile(join(ws, 'bg.pid'), 'utf8'));
     await new Promise((done) => setTimeout(done, 300));
-    expect(isAlive(pid)).toBe(false);
+    expect(processLiveness(pid)).not.toBe('alive');
   });
 
   it('retries a flaky stage, and --keep-going runs independent stages past a failure', async () => {
@@ -320,14 +320,4 @@ async function listFiles(dir: string): Promise<string[]> {
     else out.push(path);
   }
   return out;
-}
-
-/** Alive and not a zombie (PID 1 here reaps late, so `kill -0` is not enough). */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { executePlan } from '../../exec/coordinator.js';
 import { planPipeline, type Decision } from '../../plan/index.js';
-import { compareMetrics, parseLockFile, type LockStage, type RunRecord } from '../../store/index.js';
+import { compareMetrics, parseLockFile, type LockStage, type RunRecord, type Store } from '../../store/index.js';
 import { availableParallelism, totalmem } from 'node:os';
 import { colorEnabled, palette } from '../../ui/color.js';
 import { PlainRenderer } from '../../ui/plain.js';
@@ -142,7 +142,7 @@ export async function verifyCommand(positionals: string[], options: VerifyOption
   return rows.every((r) => good(r.verdict)) ? EXIT.ok : EXIT.stageFailed;
 }
 
-async function compareWorkspaceOutputs(store: Awaited<ReturnType<typeof loadWorkspace>>['store'], workspace: string, entry: LockStage): Promise<string[]> {
+async function compareWorkspaceOutputs(store: Store, workspace: string, entry: LockStage): Promise<string[]> {
   const problems: string[] = [];
   for (const [name, out] of Object.entries(entry.outs)) {
     const hashed = await store.hashPath(resolve(workspace, out.path));
