@@ -9,7 +9,7 @@
  * Every write lands in tmp/ (same filesystem) and is renamed into place, so a `kill -9` at any
  * moment leaves old or new state. Objects are verified on every restore.
  */
-import { constants as fsc, mkdirSync, type BigIntStats } from 'node:fs';
+import { constants as fsc, mkdirSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -180,7 +180,9 @@ export class Store {
     const abs = path.resolve(absPath);
     let st: BigIntStats;
     try {
-      st = await fsp.stat(abs, { bigint: true });
+      // Synchronous on purpose: a stat is a few microseconds, a promise round trip through the
+      // thread pool many times that, and a planner checking a thousand fresh outputs waits for each.
+      st = statSync(abs, { bigint: true });
     } catch (e) {
       return err(ioError(e, abs));
     }
@@ -202,7 +204,7 @@ export class Store {
         this.limit(async (): Promise<Result<FileInfo, StoreError>> => {
           let fst: BigIntStats;
           try {
-            fst = await fsp.stat(f.abs, { bigint: true });
+            fst = statSync(f.abs, { bigint: true });
           } catch (e) {
             return err(ioError(e, f.abs));
           }
@@ -594,7 +596,9 @@ export class Store {
     const p = this.recordPath(fingerprint);
     let text: string;
     try {
-      text = await fsp.readFile(p, 'utf8');
+      // A record is a few KB: read synchronously (one open/read/close, ~20 us) instead of four
+      // thread-pool round trips; the planner reads one per fresh stage, mostly one after another.
+      text = readFileSync(p, 'utf8');
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') this.warn({ kind: 'corrupt-run-record', path: p, message: errorMessage(e) });
       return undefined;
