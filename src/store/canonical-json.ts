@@ -21,9 +21,15 @@ export class CanonicalJsonError extends Error {
 }
 
 export function canonicalJson(value: unknown): string {
-  const parts: string[] = [];
-  write(value, '$', parts, new Set());
-  return parts.join('');
+  // The path of the value being written, as keys and indexes: formatted only for an error
+  // (building a path string per node cost more than the rest of the walk).
+  const at: (string | number)[] = [];
+  try {
+    return write(value, at, new Set());
+  } catch (e) {
+    if (e instanceof PathlessError) throw new CanonicalJsonError(e.message, formatPath(at));
+    throw e;
+  }
 }
 
 /** Same as `canonicalJson`, as a value instead of a throw. */
@@ -41,55 +47,60 @@ function isPlainObject(v: object): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-function write(v: unknown, path: string, out: string[], seen: Set<object>): void {
+/** Thrown inside the walk; `canonicalJson` adds the path (left on the stack) on the way out. */
+class PathlessError extends Error {}
+
+function formatPath(at: readonly (string | number)[]): string {
+  return `$${at.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('')}`;
+}
+
+function write(v: unknown, at: (string | number)[], seen: Set<object>): string {
   switch (typeof v) {
     case 'string':
-      out.push(JSON.stringify(v));
-      return;
+      return JSON.stringify(v);
     case 'boolean':
-      out.push(v ? 'true' : 'false');
-      return;
+      return v ? 'true' : 'false';
     case 'number':
-      if (!Number.isFinite(v)) throw new CanonicalJsonError(`non-finite number ${String(v)}`, path);
-      out.push(Object.is(v, -0) ? '0' : JSON.stringify(v));
-      return;
+      if (!Number.isFinite(v)) throw new PathlessError(`non-finite number ${String(v)}`);
+      return Object.is(v, -0) ? '0' : JSON.stringify(v);
     case 'undefined':
-      throw new CanonicalJsonError('undefined value', path);
+      throw new PathlessError('undefined value');
     case 'object': {
-      if (v === null) {
-        out.push('null');
-        return;
-      }
-      if (seen.has(v)) throw new CanonicalJsonError('cycle', path);
+      if (v === null) return 'null';
+      if (seen.has(v)) throw new PathlessError('cycle');
       seen.add(v);
+      let out: string;
       if (Array.isArray(v)) {
-        out.push('[');
+        out = '[';
         for (let i = 0; i < v.length; i++) {
-          if (i > 0) out.push(',');
-          write(v[i], `${path}[${i}]`, out, seen);
+          if (i > 0) out += ',';
+          at.push(i);
+          out += write(v[i], at, seen);
+          at.pop();
         }
-        out.push(']');
+        out += ']';
       } else if (isPlainObject(v)) {
         const keys = Object.keys(v).sort();
-        out.push('{');
+        out = '{';
         let first = true;
         for (const k of keys) {
           const child = v[k];
           if (child === undefined) continue;
-          if (!first) out.push(',');
+          if (!first) out += ',';
           first = false;
-          out.push(JSON.stringify(k), ':');
-          write(child, `${path}.${k}`, out, seen);
+          at.push(k);
+          out += `${JSON.stringify(k)}:${write(child, at, seen)}`;
+          at.pop();
         }
-        out.push('}');
+        out += '}';
       } else {
         const name = (v as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
-        throw new CanonicalJsonError(`not a plain object or array (${name})`, path);
+        throw new PathlessError(`not a plain object or array (${name})`);
       }
       seen.delete(v);
-      return;
+      return out;
     }
     default:
-      throw new CanonicalJsonError(`unsupported type ${typeof v}`, path);
+      throw new PathlessError(`unsupported type ${typeof v}`);
   }
 }
