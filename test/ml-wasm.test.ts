@@ -7,6 +7,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { createViT, crossEntropy, methodMode, selectBackend } from '../src/ml/index.js';
 import { bmm, bmmUsesWasmSlices } from '../src/ml/wasmMatmul.js';
+import { dropoutMask, gelu, placePrompts } from '../src/ml/layers.js';
+import { simdKernels } from '../src/ml/simd/index.js';
+import { spawnSync } from 'node:child_process';
 import { createRng } from '../src/util/rng.js';
 import { randomData, tinyWith } from './ml-helpers.js';
 
@@ -117,4 +120,67 @@ describe('fast kernels equal the plain path on wasm', () => {
       model.dispose();
     });
   }
+});
+
+describe('wasm heap kernels equal the generic ops', () => {
+  const gradsOf = (f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor): Float32Array[] =>
+    tf.tidy(() => {
+      const value = f(...xs);
+      const grads = tf.grads((...ins: tf.Tensor[]) => tf.sum(tf.mul(f(...ins), dy)))(xs);
+      return [value.dataSync() as Float32Array, ...grads.map((g) => g.dataSync() as Float32Array)];
+    });
+
+  it('Identity shares data on wasm: a clone survives its source and frees nothing twice', () => {
+    const before = tf.memory().numBytes;
+    const a = tf.tensor1d([1, 2, 3]);
+    const b = tf.clone(a);
+    expect(b.dataId).toBe(a.dataId);
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    b.dispose();
+    expect(tf.memory().numBytes).toBe(before);
+  });
+
+  it('GELU with its slope saved in the forward pass equals exact-erf GELU autodiff (values -6..6)', () => {
+    const rng = createRng(11);
+    const x = tf.tensor2d(Float32Array.from({ length: 4096 }, () => (rng.next() - 0.5) * 12), [64, 64]);
+    const dy = tf.tensor2d(Float32Array.from({ length: 4096 }, () => rng.normal()), [64, 64]);
+    const [fv, fg] = gradsOf((t) => gelu(t, 'fast'), [x], dy);
+    const [pv, pg] = gradsOf((t) => gelu(t, 'plain'), [x], dy);
+    close(fv as Float32Array, pv as Float32Array, 2e-6);
+    close(fg as Float32Array, pg as Float32Array, 2e-6);
+    // Without a tape the fast path computes the value alone and keeps nothing.
+    const before = tf.memory().numTensors;
+    const y = gelu(x, 'fast');
+    close(y.dataSync(), pv as Float32Array, 2e-6);
+    y.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, dy]);
+  });
+
+  for (const replace of [false, true]) {
+    it(`prompt placement (${replace ? 'replace, deep layers' : 'insert, layer 0'}) with a dropout mask: values and both gradients`, () => {
+      const rng = createRng(12);
+      const [B, T, D, P] = [3, replace ? 7 : 5, 4, 2];
+      const x = tf.tensor3d(Float32Array.from({ length: B * T * D }, () => rng.normal()), [B, T, D]);
+      const prompt = tf.tensor2d(Float32Array.from({ length: P * D }, () => rng.normal()), [P, D]);
+      const mask = dropoutMask(B * P * D, 0.3, 99);
+      const Tout = replace ? T : T + P;
+      const dy = tf.tensor3d(Float32Array.from({ length: B * Tout * D }, () => rng.normal()), [B, Tout, D]);
+      const f = (kernels: 'fast' | 'plain') => (a: tf.Tensor, p: tf.Tensor) => placePrompts(a as tf.Tensor3D, p as tf.Tensor2D, mask, replace, kernels);
+      const fast = gradsOf(f('fast'), [x, prompt], dy);
+      const plain = gradsOf(f('plain'), [x, prompt], dy);
+      fast.forEach((v, i) => close(v, plain[i] as Float32Array, 1e-6));
+      tf.dispose([x, prompt, dy]);
+    });
+  }
+});
+
+describe('SIMD kernels', () => {
+  it('are active on the wasm backend, and kernels.generated.ts is assembled from kernels.wat as committed', async () => {
+    expect(simdKernels()).toBeDefined();
+    const r = spawnSync(process.execPath, ['scripts/build-simd.mjs', '--check'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
 });

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { cpus } from 'node:os';
 import { err, ok, type Result } from '../util/result.js';
+import { installWasmKernels } from './wasmKernels.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -106,6 +107,7 @@ async function tryStart(name: BackendName): Promise<Result<Started, string>> {
         tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
         if (!(await tf.setBackend('wasm'))) return err('wasm backend did not initialise');
         await tf.ready();
+        installWasmKernels();
         const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
         return ok({ simd, threads: 1 });
       }

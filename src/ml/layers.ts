@@ -7,6 +7,8 @@
  * pins the two to each other.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { simdKernels } from './simd/index.js';
+import { wasmHeap } from './wasmHeap.js';
 
 export type Kernels = 'fast' | 'plain';
 
@@ -184,22 +186,38 @@ export function gelu(x: tf.Tensor, kernels: Kernels = 'plain'): tf.Tensor {
 
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
-// d/dx GELU = Φ(x) + x·φ(x). Only x is saved and Φ is recomputed in the backward pass: the MLP
-// hidden activations are the largest saved tensors (ViT-B/16 FT at batch 8 must fit the 4 GiB
-// wasm heap).
+/**
+ * d/dx GELU = Φ(x) + x·φ(x). When gradients are being recorded the slope is computed in the
+ * forward pass and saved instead of x (the same memory: the MLP hidden activations are the largest
+ * saved tensors, and ViT-B/16 FT at batch 8 must fit the 4 GiB wasm heap), so the backward pass is
+ * one multiply rather than a second erf (a scalar loop on wasm) and exp. Without a tape (eval) the
+ * slope is not computed.
+ */
 const geluFast = tf.customGrad((x, save) => {
   const xx = x as tf.Tensor;
-  (save as tf.GradSaveFunc)([xx]);
+  const recording = recordingGradients();
+  const simd = xx.dtype === 'float32' ? simdKernels() : undefined;
+  if (simd) {
+    // One SIMD pass for the value and the slope (the backend's Erf and Exp are scalar loops).
+    const { y, slope } = simd.gelu(xx, recording);
+    if (slope) (save as tf.GradSaveFunc)([slope]);
+    return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0] as tf.Tensor)] };
+  }
+  const cdf = tf.mul(tf.add(tf.erf(tf.mul(xx, Math.SQRT1_2)), 1), 0.5);
+  if (recording) {
+    (save as tf.GradSaveFunc)([tf.add(cdf, tf.mul(xx, tf.mul(tf.exp(tf.mul(tf.square(xx), -0.5)), INV_SQRT_2PI)))]);
+  }
   return {
-    value: tf.mul(xx, tf.mul(tf.add(tf.erf(tf.mul(xx, Math.SQRT1_2)), 1), 0.5)),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx] = saved as [tf.Tensor];
-      const cdf = tf.mul(tf.add(tf.erf(tf.mul(sx, Math.SQRT1_2)), 1), 0.5);
-      const pdf = tf.mul(tf.exp(tf.mul(tf.square(sx), -0.5)), INV_SQRT_2PI);
-      return [tf.mul(dy, tf.add(cdf, tf.mul(sx, pdf)))];
-    },
+    value: tf.mul(xx, cdf),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0] as tf.Tensor)],
   };
 }) as (x: tf.Tensor) => tf.Tensor;
+
+/** Whether a gradient tape is recording (tfjs-core 4.22 engine state, pinned; tested through gelu). */
+function recordingGradients(): boolean {
+  const state = (tf.engine() as unknown as { state?: { gradientDepth?: number } }).state;
+  return state?.gradientDepth === undefined || state.gradientDepth > 0;
+}
 
 /**
  * Inverted dropout with an explicit seed, so a step's masks depend only on (seed, epoch, step,
@@ -208,10 +226,15 @@ const geluFast = tf.customGrad((x, save) => {
  */
 export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   if (rate <= 0) return x;
+  return applyMask(x, dropoutMask(x.size, rate, seed));
+}
+
+/** The mask `dropout` multiplies by: `size` values, each 0 or 1/(1 − rate). */
+export function dropoutMask(size: number, rate: number, seed: number): Float32Array {
   const keep = 1 - rate;
   const scale = 1 / keep;
   const threshold = Math.floor(keep * 4294967296);
-  const mask = new Float32Array(x.size);
+  const mask = new Float32Array(size);
   let s = (seed >>> 0) || 0x9e3779b9;
   for (let i = 0; i < mask.length; i++) {
     s ^= s << 13;
@@ -219,7 +242,7 @@ export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
     s ^= s << 5;
     mask[i] = s >>> 0 < threshold ? scale : 0;
   }
-  return applyMask(x, mask);
+  return mask;
 }
 
 // The mask is made inside the custom op and saved for the backward pass (a closed-over tensor
@@ -234,4 +257,58 @@ function applyMask(x: tf.Tensor, values: Float32Array): tf.Tensor {
     };
   }) as (x: tf.Tensor) => tf.Tensor;
   return f(x);
+}
+
+/**
+ * VPT's prompt placement on tokens x [B, T, D]: [CLS, prompt ⊙ mask_b, patches]. `replace` drops
+ * the P tokens after CLS first (deep prompts, layers >= 1); otherwise the prompts are inserted
+ * (layer 0). `mask` ([B·P·D], from `dropoutMask`) is the prompt dropout, per image.
+ * On wasm this is one copy pass over the heap each way; elsewhere broadcast, slice and concat.
+ */
+export function placePrompts(x: tf.Tensor3D, prompt: tf.Tensor2D, mask: Float32Array | undefined, replace: boolean, kernels: Kernels = 'plain'): tf.Tensor3D {
+  const [B, T, D] = x.shape;
+  const P = prompt.shape[0];
+  const keepFrom = replace ? 1 + P : 1;
+  const heap = kernels === 'fast' ? wasmHeap() : undefined;
+  if (!heap) {
+    let pr = tf.broadcastTo(tf.expandDims(prompt, 0), [B, P, D]);
+    if (mask) pr = applyMask(pr, mask);
+    return tf.concat([tf.slice(x, [0, 0, 0], [B, 1, D]), pr, tf.slice(x, [0, keepFrom, 0], [B, T - keepFrom, D])], 1) as tf.Tensor3D;
+  }
+  const f = tf.customGrad((xx, pp) => {
+    const Tout = T - keepFrom + 1 + P;
+    const out = heap.alloc([B, Tout, D]);
+    const xs = heap.view(xx as tf.Tensor);
+    const ps = heap.view(pp as tf.Tensor);
+    const os = heap.view(out);
+    for (let b = 0; b < B; b++) {
+      const xo = b * T * D;
+      const oo = b * Tout * D;
+      os.set(xs.subarray(xo, xo + D), oo);
+      if (mask) for (let j = 0; j < P * D; j++) os[oo + D + j] = (ps[j] as number) * (mask[b * P * D + j] as number);
+      else os.set(ps, oo + D);
+      os.set(xs.subarray(xo + keepFrom * D, xo + T * D), oo + (1 + P) * D);
+    }
+    return {
+      value: out,
+      gradFunc: (dy: tf.Tensor) => {
+        const dx = heap.alloc([B, T, D]);
+        const dp = heap.alloc([P, D]);
+        const ds = heap.view(dy);
+        const dxs = heap.view(dx);
+        const dps = heap.view(dp);
+        dps.fill(0);
+        for (let b = 0; b < B; b++) {
+          const xo = b * T * D;
+          const oo = b * Tout * D;
+          dxs.set(ds.subarray(oo, oo + D), xo);
+          if (replace) dxs.fill(0, xo + D, xo + keepFrom * D);
+          dxs.set(ds.subarray(oo + (1 + P) * D, oo + Tout * D), xo + keepFrom * D);
+          for (let j = 0; j < P * D; j++) dps[j] = (dps[j] as number) + (ds[oo + D + j] as number) * (mask ? (mask[b * P * D + j] as number) : 1);
+        }
+        return [dx, dp];
+      },
+    };
+  }) as (x: tf.Tensor3D, p: tf.Tensor2D) => tf.Tensor3D;
+  return f(x, prompt);
 }

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone has no gradient functions; the union package registers them like this.
 import './gradients.js';
 import { blockPrefix, gridSize, numPatches, paramSpecs, promptName, type ParamSpec, type ViTConfig } from './config.js';
-import { dropout, gelu, layerNorm, linear, softmax, type Kernels } from './layers.js';
+import { dropout, dropoutMask, gelu, layerNorm, linear, placePrompts, softmax, type Kernels } from './layers.js';
 import { bmm } from './wasmMatmul.js';
 
 /** How tokens are laid out along the sequence axis (GradCAM keeps only the patch tokens). */
@@ -139,18 +139,19 @@ export class ViT {
 
     const P = this.promptsActive;
     const N = numPatches(c);
-    const promptTokens = (layer: number): tf.Tensor => {
-      const pr = tf.broadcastTo(tf.expandDims(this.p(promptName(layer)), 0), [B, P, D]);
-      return drop(pr, c.promptDropout, training && m.trainPrompts);
+    // Prompt dropout keeps its dropout site numbering: one site per layer's prompts.
+    const place = (xin: tf.Tensor3D, layer: number, replace: boolean): tf.Tensor3D => {
+      site++;
+      const rate = training && m.trainPrompts ? c.promptDropout : 0;
+      const mask = rate > 0 ? dropoutMask(B * P * D, rate, mixSeed(seed, site)) : undefined;
+      return placePrompts(xin, this.p(promptName(layer)) as tf.Tensor2D, mask, replace, this.kernels);
     };
-    if (P > 0) {
-      x = tf.concat([tf.slice(x, [0, 0, 0], [B, 1, D]), promptTokens(0), tf.slice(x, [0, 1, 0], [B, N, D])], 1);
-    }
+    if (P > 0) x = place(x as tf.Tensor3D, 0, false);
     const deep = P > 0 && c.promptMode === 'deep';
     for (let i = 0; i < c.depth; i++) {
       if (deep && i > 0) {
-        const xin = x;
-        x = tf.tidy(() => tf.concat([tf.slice(xin, [0, 0, 0], [B, 1, D]), promptTokens(i), tf.slice(xin, [0, 1 + P, 0], [B, N, D])], 1));
+        const xin = x as tf.Tensor3D;
+        x = tf.tidy(() => place(xin, i, true));
       }
       // Dropout seeds of a block depend on (step seed, block index) only, so a recomputed block
       // (checkpointing) draws the same masks.
