@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { createViT, crossEntropy, methodMode, selectBackend } from '../src/ml/index.js';
 import { bmm, bmmUsesWasmSlices } from '../src/ml/wasmMatmul.js';
-import { dropoutMask, gelu, placePrompts } from '../src/ml/layers.js';
+import { dropoutMask, gelu, layerNorm, placePrompts } from '../src/ml/layers.js';
 import { simdKernels } from '../src/ml/simd/index.js';
 import { spawnSync } from 'node:child_process';
 import { createRng } from '../src/util/rng.js';
@@ -157,6 +157,23 @@ describe('wasm heap kernels equal the generic ops', () => {
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x, dy]);
   });
+
+  for (const d of [8, 6]) {
+    it(`LayerNorm ${d % 4 === 0 ? 'in SIMD' : 'through tf ops (D not a multiple of 4)'}: values and the x, scale and bias gradients`, () => {
+      const rng = createRng(13);
+      const x = tf.tensor2d(Float32Array.from({ length: 10 * d }, () => rng.normal() * 3 + 1), [10, d]);
+      const scale = tf.tensor1d(Float32Array.from({ length: d }, () => 1 + rng.normal() * 0.1));
+      const bias = tf.tensor1d(Float32Array.from({ length: d }, () => rng.normal() * 0.1));
+      const dy = tf.tensor2d(Float32Array.from({ length: 10 * d }, () => rng.normal()), [10, d]);
+      const f = (kernels: 'fast' | 'plain', train: boolean) => (a: tf.Tensor, sc: tf.Tensor, b: tf.Tensor) => layerNorm(a, sc as tf.Tensor1D, b as tf.Tensor1D, train, kernels);
+      const plain = gradsOf(f('plain', true), [x, scale, bias], dy);
+      const fast = gradsOf(f('fast', true), [x, scale, bias], dy);
+      fast.forEach((v, i) => close(v, plain[i] as Float32Array, 1e-5));
+      const frozen = tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f('fast', false)(a, scale, bias), dy)))(x).dataSync() as Float32Array);
+      close(frozen, plain[1] as Float32Array, 1e-5);
+      tf.dispose([x, scale, bias, dy]);
+    });
+  }
 
   for (const replace of [false, true]) {
     it(`prompt placement (${replace ? 'replace, deep layers' : 'insert, layer 0'}) with a dropout mask: values and both gradients`, () => {

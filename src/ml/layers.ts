@@ -111,43 +111,61 @@ export function layerNorm(x: tf.Tensor, scale: tf.Tensor1D, bias: tf.Tensor1D, t
   return tf.reshape(y, shape);
 }
 
-/** xhat and 1/std of rows of x [N, D]. */
-function normalize(x: tf.Tensor2D): { xhat: tf.Tensor2D; rstd: tf.Tensor2D } {
+interface Normalized {
+  readonly y: tf.Tensor2D;
+  readonly xhat: tf.Tensor2D;
+  readonly rstd: tf.Tensor2D;
+}
+
+/** y = xhat·scale + bias over rows of x [N, D], with xhat and 1/std [N, 1] for the backward pass. */
+function normalize(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D): Normalized {
+  const simd = simdKernels();
+  if (simd && x.shape[1] % 4 === 0) return simd.layerNorm(x, scale, bias, LAYER_NORM_EPS) as Normalized;
   const mean = tf.mean(x, 1, true);
   const xc = tf.sub(x, mean);
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), 1, true), LAYER_NORM_EPS)) as tf.Tensor2D;
-  return { xhat: tf.mul(xc, rstd) as tf.Tensor2D, rstd };
+  const xhat = tf.mul(xc, rstd) as tf.Tensor2D;
+  return { y: tf.add(tf.mul(xhat, scale), bias) as tf.Tensor2D, xhat, rstd };
 }
 
-/** dx of LayerNorm from g = dy·scale: rstd·(g − mean(g) − xhat·mean(g·xhat)). */
-function layerNormDx(g: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D): tf.Tensor2D {
+/**
+ * dx of LayerNorm, rstd·(g − mean(g) − xhat·mean(g·xhat)) with g = dy·scale, and with `params`
+ * also dscale = Σ dy·xhat and dbias = Σ dy over rows.
+ */
+function layerNormGrads(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D, scale: tf.Tensor1D, params: boolean): tf.Tensor[] {
+  const simd = simdKernels();
+  if (simd && dy.shape[1] % 4 === 0) {
+    const g = simd.layerNormGrad(dy, xhat, rstd, scale, params);
+    return g.dscale && g.dbias ? [g.dx, g.dscale, g.dbias] : [g.dx];
+  }
+  const g = tf.mul(dy, scale) as tf.Tensor2D;
   const mg = tf.mean(g, 1, true);
   const mgx = tf.mean(tf.mul(g, xhat), 1, true);
-  return tf.mul(tf.sub(tf.sub(g, mg), tf.mul(xhat, mgx)), rstd) as tf.Tensor2D;
+  const dx = tf.mul(tf.sub(tf.sub(g, mg), tf.mul(xhat, mgx)), rstd);
+  return params ? [dx, colSum(tf.mul(dy, xhat) as tf.Tensor2D), colSum(dy)] : [dx];
 }
 
 const layerNormTrain = tf.customGrad((x, scale, bias, save) => {
-  const { xhat, rstd } = normalize(x as tf.Tensor2D);
+  const { y, xhat, rstd } = normalize(x as tf.Tensor2D, scale as tf.Tensor1D, bias as tf.Tensor1D);
   (save as tf.GradSaveFunc)([xhat, rstd, scale as tf.Tensor]);
   return {
-    value: tf.add(tf.mul(xhat, scale as tf.Tensor), bias as tf.Tensor),
+    value: y,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sr, ss] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
-      const d = dy as tf.Tensor2D;
-      return [layerNormDx(tf.mul(d, ss) as tf.Tensor2D, sx, sr), colSum(tf.mul(d, sx) as tf.Tensor2D), colSum(d)];
+      return layerNormGrads(dy as tf.Tensor2D, sx, sr, ss, true);
     },
   };
 }) as (x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D) => tf.Tensor2D;
 
 function layerNormFrozen(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D): tf.Tensor2D {
   const f = tf.customGrad((xx, save) => {
-    const { xhat, rstd } = normalize(xx as tf.Tensor2D);
+    const { y, xhat, rstd } = normalize(xx as tf.Tensor2D, scale, bias);
     (save as tf.GradSaveFunc)([xhat, rstd]);
     return {
-      value: tf.add(tf.mul(xhat, scale), bias),
+      value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sr] = saved as [tf.Tensor2D, tf.Tensor2D];
-        return [layerNormDx(tf.mul(dy, scale) as tf.Tensor2D, sx, sr)];
+        return layerNormGrads(dy as tf.Tensor2D, sx, sr, scale, false);
       },
     };
   }) as (x: tf.Tensor2D) => tf.Tensor2D;

@@ -22,11 +22,17 @@ interface WasmBackendInternals {
 
 interface Exports {
   gelu(x: number, y: number, d: number, n: number): void;
+  layer_norm(x: number, scale: number, bias: number, y: number, xhat: number, rstd: number, rows: number, d: number, eps: number): void;
+  layer_norm_grad(dy: number, xhat: number, rstd: number, scale: number, dx: number, dscale: number, dbias: number, rows: number, d: number): void;
 }
 
 export interface SimdKernels {
   /** GELU(x) (exact-erf form to float32 precision) and, if asked, its slope Φ(x) + x·φ(x). */
   gelu(x: tf.Tensor, withSlope: boolean): { y: tf.Tensor; slope?: tf.Tensor };
+  /** LayerNorm over rows of x [N, D] (D a multiple of 4): y, and xhat and rstd [N, 1] for the backward pass. */
+  layerNorm(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D, eps: number): { y: tf.Tensor2D; xhat: tf.Tensor2D; rstd: tf.Tensor2D };
+  /** LayerNorm's dx, and with `params` dscale and dbias. */
+  layerNormGrad(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D, scale: tf.Tensor1D, params: boolean): { dx: tf.Tensor2D; dscale?: tf.Tensor1D; dbias?: tf.Tensor1D };
 }
 
 let cached: { backend: object; kernels: SimdKernels | undefined } | undefined;
@@ -51,13 +57,31 @@ function bind(backend: Partial<WasmBackendInternals>): SimdKernels | undefined {
     if (!info) throw new Error('simd kernels: tensor is not on the wasm backend');
     return info.memoryOffset;
   };
+  const alloc = (shape: number[]): tf.TensorInfo => makeOutput.call(backend, shape, 'float32');
+  const tensor = <T extends tf.Tensor>(info: tf.TensorInfo): T => engine.makeTensorFromTensorInfo(info) as T;
   return {
     gelu(x, withSlope) {
-      const y = makeOutput.call(backend, [...x.shape], 'float32');
-      const d = withSlope ? makeOutput.call(backend, [...x.shape], 'float32') : undefined;
+      const y = alloc([...x.shape]);
+      const d = withSlope ? alloc([...x.shape]) : undefined;
       exports.gelu(offset(x), offset(y), d ? offset(d) : 0, x.size);
-      const out = engine.makeTensorFromTensorInfo(y);
-      return d ? { y: out, slope: engine.makeTensorFromTensorInfo(d) } : { y: out };
+      return d ? { y: tensor(y), slope: tensor(d) } : { y: tensor(y) };
+    },
+    layerNorm(x, scale, bias, eps) {
+      const [rows, d] = x.shape;
+      const y = alloc([rows, d]);
+      const xhat = alloc([rows, d]);
+      const rstd = alloc([rows, 1]);
+      exports.layer_norm(offset(x), offset(scale), offset(bias), offset(y), offset(xhat), offset(rstd), rows, d, eps);
+      return { y: tensor(y), xhat: tensor(xhat), rstd: tensor(rstd) };
+    },
+    layerNormGrad(dy, xhat, rstd, scale, params) {
+      const [rows, d] = dy.shape;
+      const dx = alloc([rows, d]);
+      const dscale = params ? alloc([d]) : undefined;
+      const dbias = params ? alloc([d]) : undefined;
+      exports.layer_norm_grad(offset(dy), offset(xhat), offset(rstd), offset(scale), offset(dx), dscale ? offset(dscale) : 0, dbias ? offset(dbias) : 0, rows, d);
+      const out = { dx: tensor<tf.Tensor2D>(dx) };
+      return dscale && dbias ? { ...out, dscale: tensor<tf.Tensor1D>(dscale), dbias: tensor<tf.Tensor1D>(dbias) } : out;
     },
   };
 }
