@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, compareMetrics, parseLockFile, renderLockFile, sha256, tryCanonicalJson, writeLockFile, type LockFile } from '../src/store/index.js';
+import { canonicalJson, canonicallyEqual, compareMetrics, parseLockFile, renderLockFile, sha256, tryCanonicalJson, writeLockFile, type LockFile } from '../src/store/index.js';
 
 const SEED = 20240601;
 
@@ -105,6 +105,54 @@ describe('canonicalJson', () => {
     expect(canonicalJson({ a: shared, b: shared })).toBe('{"a":{"s":1},"b":{"s":1}}');
     const r = tryCanonicalJson({ n: Number.NaN });
     expect(!r.ok && r.error.path).toBe('$.n');
+  });
+});
+
+describe('canonicallyEqual', () => {
+  /** Values near each other (shared parts, reordered keys, -0, NaN, undefined) so that equal pairs are common. */
+  const nearValue = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      fc.constantFrom('a', 'b', ''),
+      fc.constantFrom(0, -0, 1, 1.5, Number.NaN, Number.POSITIVE_INFINITY),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.array(tie('value'), { maxLength: 3 }),
+      fc.dictionary(fc.constantFrom('x', 'y', 'z'), tie('value'), { maxKeys: 3 }),
+    ),
+  })).value;
+  const canonicalText = (v: unknown): string | undefined => {
+    const r = tryCanonicalJson(v);
+    return r.ok ? r.value : undefined;
+  };
+
+  it('agrees with comparing canonicalJson texts (false when either value is not canonical)', () => {
+    fc.assert(
+      fc.property(nearValue, nearValue, (a, b) => {
+        const [x, y] = [canonicalText(a), canonicalText(b)];
+        expect(canonicallyEqual(a, b)).toBe(x !== undefined && y !== undefined && x === y);
+      }),
+      { seed: SEED, numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(jsonValue, fc.array(fc.nat(100), { minLength: 1, maxLength: 8 }), (v, perm) => {
+        expect(canonicallyEqual(shuffleKeys(v, perm), v)).toBe(true);
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  it('treats -0 as 0 and skips undefined properties; rejects cycles, class instances and undefined elements', () => {
+    expect(canonicallyEqual({ a: -0, b: undefined }, { a: 0 })).toBe(true);
+    expect(canonicallyEqual({ a: 1 }, { a: '1' })).toBe(false);
+    expect(canonicallyEqual([undefined], [undefined])).toBe(false);
+    expect(canonicallyEqual(new Date(0), new Date(0))).toBe(false);
+    const cyc: Record<string, unknown> = {};
+    cyc.self = cyc;
+    expect(canonicallyEqual(cyc, cyc)).toBe(false);
+    const shared = { s: 1 };
+    expect(canonicallyEqual({ a: shared, b: shared }, { a: { s: 1 }, b: { s: 1 } })).toBe(true);
   });
 });
 

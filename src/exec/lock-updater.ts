@@ -7,7 +7,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Pipeline, Stage } from '../dsl/model.js';
 import type { FingerprintDoc } from '../plan/fingerprint.js';
-import { parseLockFile, sha256, tryCanonicalJson, writeLockFile, type LockFile, type LockStage, type RunRecord, type Sha256 } from '../store/index.js';
+import { canonicallyEqual, parseLockFile, sha256, writeLockFile, type LockFile, type LockStage, type RunRecord, type Sha256 } from '../store/index.js';
 
 export class LockUpdater {
   readonly #path: string;
@@ -46,7 +46,7 @@ export class LockUpdater {
   record(stage: Stage, record: RunRecord): Promise<void> {
     const entry = lockEntry(stage, record);
     const previous = this.#stages.get(stage.id);
-    if (previous !== undefined && sameEntry(previous, entry)) return Promise.resolve();
+    if (previous !== undefined && canonicallyEqual(previous, entry)) return Promise.resolve();
     this.#stages.set(stage.id, entry);
     this.#dirty = true;
     return this.flush();
@@ -104,11 +104,6 @@ async function readLockCached(path: string, cacheDir: string | undefined): Promi
       .catch(() => undefined);
   }
   return parsed.value;
-}
-
-function sameEntry(a: LockStage, b: LockStage): boolean {
-  const [x, y] = [tryCanonicalJson(a), tryCanonicalJson(b)];
-  return x.ok && y.ok && x.value === y.value;
 }
 
 export function lockEntry(stage: Stage, record: RunRecord): LockStage {

@@ -32,6 +32,14 @@ export function canonicalJson(value: unknown): string {
   }
 }
 
+/**
+ * Whether `canonicalJson(a) === canonicalJson(b)`, without building either string (false when
+ * either is not canonical JSON). The lock updater compares an entry per stage on every run.
+ */
+export function canonicallyEqual(a: unknown, b: unknown): boolean {
+  return sameValue(a, b, new Set());
+}
+
 /** Same as `canonicalJson`, as a value instead of a throw. */
 export function tryCanonicalJson(value: unknown): Result<string, { reason: 'not-canonical-json'; message: string; path: string }> {
   try {
@@ -45,6 +53,27 @@ export function tryCanonicalJson(value: unknown): Result<string, { reason: 'not-
 function isPlainObject(v: object): v is Record<string, unknown> {
   const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
+}
+
+function sameValue(a: unknown, b: unknown, seen: Set<object>): boolean {
+  // 0 === -0 (both written as 0); NaN and the infinities are not canonical JSON.
+  if (typeof a === 'number') return typeof b === 'number' && Number.isFinite(a) && a === b;
+  if (typeof a === 'string' || typeof a === 'boolean') return a === b;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return a === null && b === null;
+  if (seen.has(a)) return false;
+  seen.add(a);
+  let same: boolean;
+  if (Array.isArray(a)) {
+    same = Array.isArray(b) && a.length === b.length && a.every((x, i) => sameValue(x, b[i], seen));
+  } else if (isPlainObject(a) && !Array.isArray(b) && isPlainObject(b)) {
+    // Properties whose value is undefined are not written.
+    const keys = Object.keys(a).filter((k) => a[k] !== undefined);
+    same = keys.length === Object.keys(b).filter((k) => b[k] !== undefined).length && keys.every((k) => Object.hasOwn(b, k) && sameValue(a[k], b[k], seen));
+  } else {
+    same = false;
+  }
+  seen.delete(a);
+  return same;
 }
 
 /** Thrown inside the walk; `canonicalJson` adds the path (left on the stack) on the way out. */

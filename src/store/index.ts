@@ -1,6 +1,6 @@
 /** The store: content-addressed objects, run records, stat cache, lock file, gc, run-mutex. */
 export { sha256, isSha256, type Sha256 } from './sha256.js';
-export { canonicalJson, tryCanonicalJson, CanonicalJsonError } from './canonical-json.js';
+export { canonicalJson, canonicallyEqual, tryCanonicalJson, CanonicalJsonError } from './canonical-json.js';
 export { Store, type StoreError, type StoreWarning, type StoreOptions, type StoreCounters } from './store.js';
 export { stageSlug, isValidFingerprint, isArtifactRef, type ArtifactRef, type RunRecord } from './run-record.js';
 export { MANIFEST_FORMAT, parseManifest, type Manifest, type ManifestEntry } from './manifest.js';
