@@ -9,7 +9,7 @@
  * Every write lands in tmp/ (same filesystem) and is renamed into place, so a `kill -9` at any
  * moment leaves old or new state. Objects are verified on every restore.
  */
-import { constants as fsc, mkdirSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
+import { constants as fsc, mkdirSync, readdirSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -63,6 +63,14 @@ const SUBDIRS = ['objects', 'runs', 'stages', 'tmp', 'logs', 'checkpoints', 'qua
 
 const isExec = (mode: number | bigint): boolean => (Number(mode) & 0o111) !== 0;
 
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 function ioError(e: unknown, p: string): StoreError {
   const code = errnoCode(e);
   if (code === 'ENOENT' || code === 'ENOTDIR') return { reason: 'not-found', message: `no such file or folder: ${p}`, path: p };
@@ -81,9 +89,10 @@ export class Store {
   private readonly shardsMade = new Set<string>();
   private lastFlush = Date.now();
   private reflink: boolean | undefined;
-  /** After `indexRecords`: which run records and latest pointers exist, so misses cost no open(). */
+  /** After `indexRecords` and a first miss: which run records and latest pointers exist, so misses cost no open(). */
   private recordIndex: Set<string> | undefined;
   private latestIndex: Set<string> | undefined;
+  private indexWanted = false;
 
   private constructor(
     readonly workspace: string,
@@ -569,24 +578,26 @@ export class Store {
   }
 
   /**
-   * Lists which run records and latest pointers exist (a few hundred readdir calls), so that
-   * planning thousands of new stages does not try to open thousands of missing files. Records
-   * written by this Store afterwards are added; ones another process writes meanwhile are not
-   * seen (a planner's snapshot is taken at one moment anyway).
+   * Asks for a listing of which run records and latest pointers exist, so that planning thousands
+   * of new stages does not try to open thousands of missing files. The listing (a few hundred
+   * readdir calls) is made at the first lookup that misses: a rerun that finds every record never
+   * pays for it. Records written by this Store afterwards are added; ones another process writes
+   * meanwhile are not seen (a planner's snapshot is taken at one moment anyway).
    */
   async indexRecords(): Promise<void> {
+    this.indexWanted = true;
+  }
+
+  private listRecords(): void {
     const records = new Set<string>();
     const runs = this.dir('runs');
-    const shards = await fsp.readdir(runs).catch(() => [] as string[]);
-    await Promise.all(
-      shards.map(async (shard) => {
-        for (const name of await fsp.readdir(path.join(runs, shard)).catch(() => [] as string[])) {
-          if (name.endsWith('.json')) records.add(name.slice(0, -'.json'.length));
-        }
-      }),
-    );
+    for (const shard of readdirOrEmpty(runs)) {
+      for (const name of readdirOrEmpty(path.join(runs, shard))) {
+        if (name.endsWith('.json')) records.add(name.slice(0, -'.json'.length));
+      }
+    }
     this.recordIndex = records;
-    this.latestIndex = new Set(await fsp.readdir(this.dir('stages')).catch(() => [] as string[]));
+    this.latestIndex = new Set(readdirOrEmpty(this.dir('stages')));
   }
 
   /** undefined when absent; also when unreadable or invalid, with a `corrupt-run-record` warning. */
@@ -601,6 +612,7 @@ export class Store {
       text = readFileSync(p, 'utf8');
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') this.warn({ kind: 'corrupt-run-record', path: p, message: errorMessage(e) });
+      else if (this.indexWanted && this.recordIndex === undefined) this.listRecords();
       return undefined;
     }
     let doc: unknown;
@@ -633,8 +645,15 @@ export class Store {
 
   async getLatest(stageId: string): Promise<string | undefined> {
     if (this.latestIndex && !this.latestIndex.has(`${stageSlug(stageId)}.json`)) return undefined;
+    let text: string;
     try {
-      const doc = JSON.parse(await fsp.readFile(path.join(this.dir('stages'), `${stageSlug(stageId)}.json`), 'utf8')) as { stageId?: unknown; fingerprint?: unknown };
+      text = await fsp.readFile(path.join(this.dir('stages'), `${stageSlug(stageId)}.json`), 'utf8');
+    } catch {
+      if (this.indexWanted && this.latestIndex === undefined) this.listRecords();
+      return undefined;
+    }
+    try {
+      const doc = JSON.parse(text) as { stageId?: unknown; fingerprint?: unknown };
       return doc.stageId === stageId && typeof doc.fingerprint === 'string' ? doc.fingerprint : undefined;
     } catch {
       return undefined;
