@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { createViT, crossEntropy, methodMode, selectBackend } from '../src/ml/index.js';
 import { bmm, bmmUsesWasmSlices } from '../src/ml/wasmMatmul.js';
-import { dropoutMask, gelu, layerNorm, placePrompts } from '../src/ml/layers.js';
+import { colSum, dropout, dropoutMask, gelu, layerNorm, placePrompts } from '../src/ml/layers.js';
 import { simdKernels } from '../src/ml/simd/index.js';
 import { spawnSync } from 'node:child_process';
 import { createRng } from '../src/util/rng.js';
@@ -174,6 +174,31 @@ describe('wasm heap kernels equal the generic ops', () => {
       tf.dispose([x, scale, bias, dy]);
     });
   }
+
+  it('dropout drawn in wasm is bitwise the JS mask stream (values and gradient), for an odd size and seed 0', () => {
+    for (const [size, seed] of [[1037, 12345], [64, 0], [4096, 0xfffffff0]] as const) {
+      const rng = createRng(14);
+      const x = tf.tensor1d(Float32Array.from({ length: size }, () => rng.normal()));
+      const dy = tf.tensor1d(Float32Array.from({ length: size }, () => rng.normal()));
+      const mask = dropoutMask(size, 0.1, seed);
+      const [v, g] = gradsOf((t) => dropout(t, 0.1, seed), [x], dy);
+      const xs = x.dataSync();
+      const ds = dy.dataSync();
+      expect(Array.from(v as Float32Array)).toEqual(Array.from(xs, (xi, i) => Math.fround(xi * (mask[i] as number))));
+      expect(Array.from(g as Float32Array)).toEqual(Array.from(ds, (di, i) => Math.fround(di * (mask[i] as number))));
+      expect(mask.filter((m) => m === 0).length / size).toBeGreaterThan(0.03);
+      tf.dispose([x, dy]);
+    }
+  });
+
+  it('column sums in SIMD equal the ones @ x matMul', () => {
+    const rng = createRng(15);
+    const x = tf.tensor2d(Float32Array.from({ length: 37 * 12 }, () => rng.normal()), [37, 12]);
+    const simd = colSum(x).dataSync();
+    const ref = tf.tidy(() => tf.matMul(tf.ones([1, 37]), x).dataSync());
+    close(simd, ref, 1e-6);
+    x.dispose();
+  });
 
   for (const replace of [false, true]) {
     it(`prompt placement (${replace ? 'replace, deep layers' : 'insert, layer 0'}) with a dropout mask: values and both gradients`, () => {

@@ -7,7 +7,7 @@
  * pins the two to each other.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { simdKernels } from './simd/index.js';
+import { simdKernels, type SimdKernels } from './simd/index.js';
 import { wasmHeap } from './wasmHeap.js';
 
 export type Kernels = 'fast' | 'plain';
@@ -35,6 +35,8 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D | undefined,
  * first, while this 2-D matMul runs on XNNPACK.
  */
 export function colSum(x: tf.Tensor2D): tf.Tensor1D {
+  const simd = simdKernels();
+  if (simd && x.shape[1] % 4 === 0) return simd.colSum(x);
   return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]) as tf.Tensor1D;
 }
 
@@ -244,16 +246,22 @@ function recordingGradients(): boolean {
  */
 export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   if (rate <= 0) return x;
+  const simd = x.dtype === 'float32' ? simdKernels() : undefined;
+  if (simd) return dropoutSimd(x, rate, seed, simd);
   return applyMask(x, dropoutMask(x.size, rate, seed));
+}
+
+/** xorshift32's start state and the keep threshold and scale of a dropout rate. */
+function maskStream(rate: number, seed: number): { start: number; threshold: number; scale: number } {
+  const keep = 1 - rate;
+  return { start: (seed >>> 0) || 0x9e3779b9, threshold: Math.floor(keep * 4294967296), scale: 1 / keep };
 }
 
 /** The mask `dropout` multiplies by: `size` values, each 0 or 1/(1 − rate). */
 export function dropoutMask(size: number, rate: number, seed: number): Float32Array {
-  const keep = 1 - rate;
-  const scale = 1 / keep;
-  const threshold = Math.floor(keep * 4294967296);
+  const { start, threshold, scale } = maskStream(rate, seed);
   const mask = new Float32Array(size);
-  let s = (seed >>> 0) || 0x9e3779b9;
+  let s = start;
   for (let i = 0; i < mask.length; i++) {
     s ^= s << 13;
     s ^= s >>> 17;
@@ -261,6 +269,17 @@ export function dropoutMask(size: number, rate: number, seed: number): Float32Ar
     mask[i] = s >>> 0 < threshold ? scale : 0;
   }
   return mask;
+}
+
+// The same stream drawn in wasm straight into the heap: no JS array, no upload.
+function dropoutSimd(x: tf.Tensor, rate: number, seed: number, simd: SimdKernels): tf.Tensor {
+  const { start, threshold, scale } = maskStream(rate, seed);
+  const f = tf.customGrad((xx, save) => {
+    const { y, mask } = simd.dropout(xx as tf.Tensor, start, threshold, scale);
+    (save as tf.GradSaveFunc)([mask]);
+    return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0] as tf.Tensor)] };
+  }) as (x: tf.Tensor) => tf.Tensor;
+  return f(x);
 }
 
 // The mask is made inside the custom op and saved for the backward pass (a closed-over tensor

@@ -24,6 +24,8 @@ interface Exports {
   gelu(x: number, y: number, d: number, n: number): void;
   layer_norm(x: number, scale: number, bias: number, y: number, xhat: number, rstd: number, rows: number, d: number, eps: number): void;
   layer_norm_grad(dy: number, xhat: number, rstd: number, scale: number, dx: number, dscale: number, dbias: number, rows: number, d: number): void;
+  col_sum(x: number, out: number, rows: number, d: number): void;
+  dropout(x: number, y: number, mask: number, n: number, seed: number, threshold: number, scale: number): void;
 }
 
 export interface SimdKernels {
@@ -33,6 +35,10 @@ export interface SimdKernels {
   layerNorm(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D, eps: number): { y: tf.Tensor2D; xhat: tf.Tensor2D; rstd: tf.Tensor2D };
   /** LayerNorm's dx, and with `params` dscale and dbias. */
   layerNormGrad(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D, scale: tf.Tensor1D, params: boolean): { dx: tf.Tensor2D; dscale?: tf.Tensor1D; dbias?: tf.Tensor1D };
+  /** Column sums of x [N, D] (D a multiple of 4). */
+  colSum(x: tf.Tensor2D): tf.Tensor1D;
+  /** y = x·mask with the mask of `dropoutMask(x.size, rate, seed)` drawn in wasm; the mask is returned too. */
+  dropout(x: tf.Tensor, seed: number, threshold: number, scale: number): { y: tf.Tensor; mask: tf.Tensor };
 }
 
 let cached: { backend: object; kernels: SimdKernels | undefined } | undefined;
@@ -82,6 +88,18 @@ function bind(backend: Partial<WasmBackendInternals>): SimdKernels | undefined {
       exports.layer_norm_grad(offset(dy), offset(xhat), offset(rstd), offset(scale), offset(dx), dscale ? offset(dscale) : 0, dbias ? offset(dbias) : 0, rows, d);
       const out = { dx: tensor<tf.Tensor2D>(dx) };
       return dscale && dbias ? { ...out, dscale: tensor<tf.Tensor1D>(dscale), dbias: tensor<tf.Tensor1D>(dbias) } : out;
+    },
+    colSum(x) {
+      const [rows, d] = x.shape;
+      const out = alloc([d]);
+      exports.col_sum(offset(x), offset(out), rows, d);
+      return tensor<tf.Tensor1D>(out);
+    },
+    dropout(x, seed, threshold, scale) {
+      const y = alloc([...x.shape]);
+      const mask = alloc([...x.shape]);
+      exports.dropout(offset(x), offset(y), offset(mask), x.size, seed | 0, threshold | 0, scale);
+      return { y: tensor(y), mask: tensor(mask) };
     },
   };
 }

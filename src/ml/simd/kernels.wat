@@ -183,4 +183,43 @@
         (br $l2)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $each_row))))
+  ;; Column sums of x [rows, d] ($d a multiple of 4) into out [d], rows in order. (On the backend this
+  ;; was ones[1, rows] @ x, which packs all of x as matMul weights on every call.)
+  (func (export "col_sum") (param $x i32) (param $out i32) (param $rows i32) (param $d i32)
+    (local $r i32) (local $j i32) (local $bytes i32) (local $row i32)
+    (local.set $bytes (i32.shl (local.get $d) (i32.const 2)))
+    (block $z (loop $lz
+      (br_if $z (i32.ge_u (local.get $j) (local.get $bytes)))
+      (v128.store align=4 (i32.add (local.get $out) (local.get $j)) (v128.const f32x4 0 0 0 0))
+      (local.set $j (i32.add (local.get $j) (i32.const 16)))
+      (br $lz)))
+    (block $done (loop $each_row
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $row (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $bytes))))
+      (local.set $j (i32.const 0))
+      (block $b (loop $l
+        (br_if $b (i32.ge_u (local.get $j) (local.get $bytes)))
+        (v128.store align=4 (i32.add (local.get $out) (local.get $j))
+          (f32x4.add (v128.load align=4 (i32.add (local.get $out) (local.get $j))) (v128.load align=4 (i32.add (local.get $row) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $l)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $each_row))))
+
+  ;; Inverted dropout: mask[i] = 1/keep or 0 from the xorshift32 stream of `dropoutMask` in
+  ;; layers.ts (the same values on every backend), y = x·mask. The mask is kept for the backward pass.
+  (func (export "dropout") (param $x i32) (param $y i32) (param $mask i32) (param $n i32) (param $seed i32) (param $threshold i32) (param $scale f32)
+    (local $i i32) (local $end i32) (local $s i32) (local $m f32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $s (local.get $seed))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $s (i32.xor (local.get $s) (i32.shl (local.get $s) (i32.const 13))))
+      (local.set $s (i32.xor (local.get $s) (i32.shr_u (local.get $s) (i32.const 17))))
+      (local.set $s (i32.xor (local.get $s) (i32.shl (local.get $s) (i32.const 5))))
+      (local.set $m (select (local.get $scale) (f32.const 0) (i32.lt_u (local.get $s) (local.get $threshold))))
+      (f32.store (i32.add (local.get $mask) (local.get $i)) (local.get $m))
+      (f32.store (i32.add (local.get $y) (local.get $i)) (f32.mul (f32.load (i32.add (local.get $x) (local.get $i))) (local.get $m)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l))))
 )
