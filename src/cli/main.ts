@@ -5,15 +5,9 @@
  * 130 interrupted.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { cleanCommand } from './commands/clean.js';
-import { gcCommand } from './commands/gc.js';
-import { graphCommand } from './commands/graph.js';
-import { runCommand } from './commands/run.js';
-import { showCommand } from './commands/show.js';
-import { statusCommand } from './commands/status.js';
-import { validateCommand } from './commands/validate.js';
-import { verifyCommand } from './commands/verify.js';
 import { CliExit, EXIT } from './exit-codes.js';
+
+// Each command's module is imported when the command runs: start-up loads one command's code.
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -51,7 +45,7 @@ export function buildProgram(): Command {
       .option('--gpus <n>', 'GPU slots (default: env VPT_GPUS or 0)')
       .option('--memory <MiB>', 'memory slots in MiB (default: total memory)')
       .option('-v, --verbose', 'also list up-to-date stages'),
-  ).action(async (args: string[], opts) => finish(await runCommand(args, opts)));
+  ).action(async (args: string[], opts) => finish(await (await import('./commands/run.js')).runCommand(args, opts)));
 
   pipelineOptions(
     program
@@ -60,10 +54,10 @@ export function buildProgram(): Command {
       .argument('[file-and-targets...]')
       .option('--json', 'machine-readable')
       .option('-a, --all', 'list up-to-date stages too'),
-  ).action(async (args: string[], opts) => finish(await statusCommand(args, opts)));
+  ).action(async (args: string[], opts) => finish(await (await import('./commands/status.js')).statusCommand(args, opts)));
 
   pipelineOptions(program.command('validate').description('check the pipeline file; print every error with file:line:col').argument('[file]')).action(
-    async (args: string | undefined, opts) => finish(await validateCommand(args ? [args] : [], opts)),
+    async (args: string | undefined, opts) => finish(await (await import('./commands/validate.js')).validateCommand(args ? [args] : [], opts)),
   );
 
   pipelineOptions(
@@ -72,7 +66,7 @@ export function buildProgram(): Command {
       .description('print the stage DAG as Mermaid or Graphviz DOT')
       .argument('[file]')
       .addOption(new Option('--format <format>', 'output format').choices(['mermaid', 'dot']).default('mermaid')),
-  ).action(async (args: string | undefined, opts) => finish(await graphCommand(args ? [args] : [], opts)));
+  ).action(async (args: string | undefined, opts) => finish(await (await import('./commands/graph.js')).graphCommand(args ? [args] : [], opts)));
 
   pipelineOptions(
     program
@@ -82,7 +76,7 @@ export function buildProgram(): Command {
       .argument('[stage]', 'stage id (or a pattern matching exactly one stage)')
       .option('--json', 'machine-readable'),
   ).action(async (first: string, second: string | undefined, opts) =>
-    finish(await showCommand(second ?? first, second !== undefined && opts.file === undefined ? { ...opts, file: first } : opts)),
+    finish(await (await import('./commands/show.js')).showCommand(second ?? first, second !== undefined && opts.file === undefined ? { ...opts, file: first } : opts)),
   );
 
   pipelineOptions(
@@ -96,7 +90,7 @@ export function buildProgram(): Command {
       .option('-j, --jobs <n>', 'stages run at once with --rerun')
       .option('--backend <name>', 'TensorFlow.js backend with --rerun')
       .option('--json', 'machine-readable'),
-  ).action(async (args: string[], opts) => finish(await verifyCommand(args, opts)));
+  ).action(async (args: string[], opts) => finish(await (await import('./commands/verify.js')).verifyCommand(args, opts)));
 
   pipelineOptions(
     program
@@ -106,7 +100,7 @@ export function buildProgram(): Command {
       .option('--max-size <size>', 'keep the store under this size, e.g. 20GiB (evicts least recently used first)')
       .option('--max-age <age>', 'drop unreferenced results older than this, e.g. 30d')
       .option('-n, --dry-run', 'say what would be removed'),
-  ).action(async (args: string | undefined, opts) => finish(await gcCommand(args ? [args] : [], opts)));
+  ).action(async (args: string | undefined, opts) => finish(await (await import('./commands/gc.js')).gcCommand(args ? [args] : [], opts)));
 
   pipelineOptions(
     program
@@ -114,7 +108,7 @@ export function buildProgram(): Command {
       .description('remove stage outputs from the workspace (the store keeps them; run restores them)')
       .argument('[file-and-targets...]')
       .option('-n, --dry-run', 'say what would be removed'),
-  ).action(async (args: string[], opts) => finish(await cleanCommand(args, opts)));
+  ).action(async (args: string[], opts) => finish(await (await import('./commands/clean.js')).cleanCommand(args, opts)));
 
   return program;
 }
