@@ -1,6 +1,6 @@
 /** Params: deep merging, path lookup and `--set a.b=value` overrides. */
-import { parse as parseYamlValue } from 'yaml';
 import { err, ok, type Result } from '../util/result.js';
+import { yaml } from '../util/yaml.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -59,7 +59,7 @@ export function parseOverride(text: string): Result<Override, string> {
   }
   if (raw.trim() === '') return err(`malformed --set \`${text}\`: missing value after \`=\` (use \`${key}=""\` for an empty string)`);
   try {
-    return ok({ path, value: parseYamlValue(raw) as unknown, text });
+    return ok({ path, value: yaml().parse(raw) as unknown, text });
   } catch (e) {
     return err(`malformed --set \`${text}\`: value is not valid YAML (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`);
   }

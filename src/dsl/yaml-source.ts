@@ -2,7 +2,8 @@
  * YAML text -> plain value plus a JSON-pointer -> source-range table, so that any later
  * check (ajv's instancePath, a semantic rule) can point at the exact key or value.
  */
-import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import type { Document, Node } from 'yaml';
+import { yaml } from '../util/yaml.js';
 import type { SourceRange } from './diagnostic.js';
 import type { Diags } from './diags.js';
 import { SourceFile } from './source.js';
@@ -55,7 +56,7 @@ export function valueAt(doc: LocatedDoc, pointer: string): SourceRange {
  * `diags`): a half-parsed document would only produce confusing follow-up errors.
  */
 export function parseYaml(source: SourceFile, diags: Diags): LocatedDoc | undefined {
-  const doc = parseDocument(source.text, { prettyErrors: false, uniqueKeys: false, keepSourceTokens: false });
+  const doc = yaml().parseDocument(source.text, { prettyErrors: false, uniqueKeys: false, keepSourceTokens: false });
   if (doc.errors.length > 0) {
     // One error per line, at most five: after the first, YAML parse errors mostly cascade.
     const lines = new Set<number>();
@@ -94,6 +95,7 @@ function walk(
   locs: Map<string, Loc>,
   diags: Diags,
 ): unknown {
+  const { isAlias, isMap, isScalar, isSeq } = yaml();
   let n = node;
   if (isAlias(n)) n = n.resolve(doc);
   if (n === null || n === undefined) {

@@ -5,8 +5,8 @@
  * / `.inf` for non-finite metrics, a trailing newline.
  */
 import * as fsp from 'node:fs/promises';
-import { LineCounter, parseDocument, stringify } from 'yaml';
 import { err, ok, type Result } from '../util/result.js';
+import { yaml } from '../util/yaml.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import { isSha256, type Sha256 } from './sha256.js';
 
@@ -53,7 +53,7 @@ function normalise(v: unknown, where: string): unknown {
 }
 
 export function renderLockFile(lock: LockFile): string {
-  const body = stringify(normalise(lock, 'lock'), {
+  const body = yaml().stringify(normalise(lock, 'lock'), {
     sortMapEntries: true,
     aliasDuplicateObjects: false,
     lineWidth: 0,
@@ -74,6 +74,7 @@ export async function writeLockFile(file: string, lock: LockFile): Promise<void>
 const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function parseLockFile(text: string, file: string): Result<LockFile, LockFileError> {
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const first = doc.errors[0];

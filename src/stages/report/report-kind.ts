@@ -4,8 +4,8 @@
  */
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
+import { yaml } from '../../util/yaml.js';
 import { readRun, type QuadrantRow, type QuadrantTable, type RunRecord, type RunRef } from '../analysis/index.js';
 import { toHtml, toMarkdown, type Block } from './document.js';
 import { PAPER_GROUP_MEANS, PAPER_VPT_WINS } from './paper.js';
@@ -58,7 +58,7 @@ export interface LockEntry { readonly id: string; readonly fingerprint: string; 
 export function parseLock(text: string, path: string): LockEntry[] {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = yaml().parse(text);
   } catch (e) {
     throw new ReportStageError({ reason: 'bad-input', message: `${path}: not YAML: ${(e as Error).message}`, path });
   }
