@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { loadPipeline } from '../src/dsl/index.js';
-import { KindRegistry } from '../src/stages/index.js';
+import { defineKind, KindRegistry } from '../src/stages/index.js';
 
 const kinds = new KindRegistry();
 const past = new Date(Date.now() - 60_000);
@@ -57,5 +57,50 @@ describe('pipeline expansion cache', () => {
     const [entry] = await readdir(cacheDir);
     await writeFile(join(cacheDir, entry as string), '{ not json');
     expect(command(await loadPipeline(file, { kinds, cache: true }))).toEqual(['echo', 'fresh']);
+  });
+
+  it('serves a pipeline of run: stages without loading the kinds', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vpt-ws-'));
+    const file = await pipelineFile(dir, 'hello');
+    let loads = 0;
+    const loader = async (): Promise<KindRegistry> => {
+      loads++;
+      return kinds;
+    };
+    expect(command(await loadPipeline(file, { kinds: loader, cache: true }))).toEqual(['echo', 'hello']);
+    expect(loads).toBe(1);
+    expect(command(await loadPipeline(file, { kinds: loader, cache: true }))).toEqual(['echo', 'hello']);
+    expect(loads).toBe(1);
+  });
+
+  it('re-expands when a kind the pipeline uses changes its version, params schema or resources, not when another kind does', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vpt-ws-'));
+    const file = join(dir, 'pipeline.yaml');
+    await writeFile(file, 'stages:\n  a:\n    uses: t.make\n    with: { n: 3 }\n');
+    await utimes(file, past, past);
+    const registry = (version: number, extra: Record<string, unknown> = {}, other = 1): KindRegistry => {
+      const r = new KindRegistry();
+      r.register(defineKind({ name: 't.make', version, description: 'test', paramsSchema: { type: 'object', ...extra }, outputs: () => ['out'], run: async () => ({}) }));
+      r.register(defineKind({ name: 't.other', version: other, description: 'unused', paramsSchema: { type: 'object' }, outputs: () => [], run: async () => ({}) }));
+      return r;
+    };
+    const memory = (p: Awaited<ReturnType<typeof loadPipeline>>): number | undefined => (p.ok ? p.value.stages[0]?.resources.memoryMiB : undefined);
+    let loads = 0;
+    const counting = (r: KindRegistry) => async (): Promise<KindRegistry> => {
+      loads++;
+      return r;
+    };
+    expect((await loadPipeline(file, { kinds: registry(1), cache: true })).ok).toBe(true);
+    expect(await readdir(cacheDir)).toHaveLength(1);
+    // Same kinds (another kind's version does not matter): served from the cache; a strict schema now rejects `n`.
+    const strict = { additionalProperties: false };
+    expect((await loadPipeline(file, { kinds: counting(registry(1, {}, 7)), cache: true })).ok).toBe(true);
+    expect(loads).toBe(1);
+    expect((await loadPipeline(file, { kinds: registry(1, strict), cache: true })).ok).toBe(false);
+    expect((await loadPipeline(file, { kinds: registry(2), cache: true })).ok).toBe(true);
+    const bigger = new KindRegistry();
+    bigger.register(defineKind({ name: 't.make', version: 2, description: 'test', paramsSchema: { type: 'object' }, outputs: () => ['out'], resources: { memoryMiB: 4096 }, run: async () => ({}) }));
+    expect(memory(await loadPipeline(file, { kinds: bigger, cache: true }))).toBe(4096);
+    expect(memory(await loadPipeline(file, { kinds: registry(2), cache: true }))).not.toBe(4096);
   });
 });

@@ -6,7 +6,8 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { formatDiagnostics, loadPipeline } from '../dsl/index.js';
 import type { Pipeline } from '../dsl/model.js';
-import { builtinKinds, type KindRegistry } from '../stages/index.js';
+import type { KindRegistry } from '../stages/index.js';
+import { KindRegistry as EmptyRegistry } from '../stages/registry.js';
 import { Store } from '../store/index.js';
 import { colorEnabled } from '../ui/color.js';
 import { CliExit, EXIT } from './exit-codes.js';
@@ -44,14 +45,23 @@ export function lockPathFor(file: string): string {
 export async function loadWorkspace(file: string, options: PipelineOptions): Promise<Loaded> {
   const absolute = resolve(file);
   if (!existsSync(absolute)) throw new CliExit(EXIT.invalid, `pipeline file not found: ${file}`);
-  const kinds = builtinKinds();
-  const loaded = await loadPipeline(absolute, { kinds, set: options.set ?? [], paramsFiles: options.params ?? [], cache: true });
+  const loaded = await loadPipeline(absolute, { kinds: loadBuiltinKinds, set: options.set ?? [], paramsFiles: options.params ?? [], cache: true });
   if (!loaded.ok) {
     const text = formatDiagnostics(loaded.error, { color: colorEnabled(process.stderr) });
     process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
     // The diagnostics said it all (with their count); only the exit code is left.
     throw new CliExit(EXIT.invalid, '');
   }
+  // Only built-in stages need the registry (their kind's version is part of the fingerprint).
+  const kinds = loaded.value.stages.some((s) => s.type === 'builtin') ? await loadBuiltinKinds() : new EmptyRegistry();
   const store = await Store.open(loaded.value.workspace);
   return { pipeline: loaded.value, kinds, store, lockPath: lockPathFor(absolute) };
+}
+
+/**
+ * The built-in kinds are some fifty modules (~60 ms to load): imported only when a pipeline
+ * uses one, or when its YAML has to be expanded again.
+ */
+async function loadBuiltinKinds(): Promise<KindRegistry> {
+  return (await import('../stages/index.js')).builtinKinds();
 }

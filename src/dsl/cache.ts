@@ -2,21 +2,23 @@
  * A cache of expanded pipelines, so that a rerun of an unchanged 1,000-stage pipeline does not
  * parse and validate its YAML again (a few hundred milliseconds). An entry is used only when every
  * file the load read (main file, includes, params files) has the same size, mtime, ctime and inode
- * as when the entry was written, and the options and the kind registry are the same. Files changed
- * within the last two seconds are never trusted (timestamp granularity). It is only a cache:
- * any failure to read or write it just means a normal load.
+ * as when the entry was written, the options and the DSL's own code are the same, and every
+ * built-in kind the pipeline uses has the same version, params schema and resources (the expansion
+ * depends on no other kind, so a pipeline of `run:` stages is served without loading the kinds).
+ * Files changed within the last two seconds are never trusted (timestamp granularity). It is only
+ * a cache: any failure to read or write it just means a normal load.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { KindRegistry } from '../stages/registry.js';
+import type { KindRegistry, StageKind } from '../stages/index.js';
 import type { Pipeline } from './model.js';
 import { PIPELINE_SCHEMA_PATH } from './schema.js';
 
 /** Bump when the Pipeline model or the expansion changes meaning. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 const RACY_MS = 2000;
 
 interface FileStamp {
@@ -31,27 +33,21 @@ interface Entry {
   readonly format: number;
   readonly key: string;
   readonly files: readonly FileStamp[];
+  /** Kind name -> `kindStamp` of each built-in kind the pipeline uses. */
+  readonly kinds: Readonly<Record<string, string>>;
   readonly pipeline: Pipeline;
 }
+
+/** The registry, or a way to load it when an entry turns out to need it. */
+export type KindSource = KindRegistry | (() => Promise<KindRegistry>);
 
 function cacheDir(): string {
   return process.env['VPT_CACHE_DIR'] ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'vpt-pipeline', 'pipelines');
 }
 
-let registryKeys = new WeakMap<KindRegistry, string>();
-
-function registryKey(kinds: KindRegistry): string {
-  let key = registryKeys.get(kinds);
-  if (key === undefined) {
-    const h = createHash('sha256');
-    for (const name of kinds.names()) {
-      const k = kinds.get(name);
-      h.update(`${name}@${k?.version}:${JSON.stringify(k?.paramsSchema)}\n`);
-    }
-    key = h.digest('hex');
-    registryKeys.set(kinds, key);
-  }
-  return key;
+/** What the expansion takes from a kind: its version, params schema and default resources. */
+function kindStamp(kind: StageKind<unknown>): string {
+  return createHash('sha256').update(JSON.stringify([kind.version, kind.paramsSchema, kind.resources ?? null])).digest('hex');
 }
 
 /** The DSL's own code and schema count too: a rebuilt loader must not reuse an old expansion. */
@@ -70,9 +66,9 @@ function loaderCodeKey(): string {
   return codeKey;
 }
 
-export function cacheKey(file: string, set: readonly string[], paramsFiles: readonly string[], kinds: KindRegistry): string {
+export function cacheKey(file: string, set: readonly string[], paramsFiles: readonly string[]): string {
   return createHash('sha256')
-    .update(JSON.stringify({ format: CACHE_FORMAT, file, set, paramsFiles, kinds: registryKey(kinds), code: loaderCodeKey(), cwd: process.cwd() }))
+    .update(JSON.stringify({ format: CACHE_FORMAT, file, set, paramsFiles, code: loaderCodeKey(), cwd: process.cwd() }))
     .digest('hex');
 }
 
@@ -85,22 +81,30 @@ function stamp(path: string): FileStamp | undefined {
   }
 }
 
-export function readCachedPipeline(key: string): Pipeline | undefined {
+export async function readCachedPipeline(key: string, kinds: KindSource): Promise<Pipeline | undefined> {
   let entry: Entry;
   try {
     entry = JSON.parse(readFileSync(join(cacheDir(), `${key}.json`), 'utf8')) as Entry;
   } catch {
     return undefined;
   }
-  if (entry.format !== CACHE_FORMAT || entry.key !== key) return undefined;
+  if (entry.format !== CACHE_FORMAT || entry.key !== key || typeof entry.kinds !== 'object' || entry.kinds === null) return undefined;
   for (const old of entry.files) {
     const now = stamp(old.path);
     if (!now || now.size !== old.size || now.mtimeNs !== old.mtimeNs || now.ctimeNs !== old.ctimeNs || now.ino !== old.ino) return undefined;
   }
+  const used = Object.entries(entry.kinds);
+  if (used.length > 0) {
+    const registry = typeof kinds === 'function' ? await kinds() : kinds;
+    for (const [name, stampThen] of used) {
+      const kind = registry.get(name);
+      if (kind === undefined || kindStamp(kind) !== stampThen) return undefined;
+    }
+  }
   return entry.pipeline;
 }
 
-export function writeCachedPipeline(key: string, pipeline: Pipeline): void {
+export function writeCachedPipeline(key: string, pipeline: Pipeline, registry: KindRegistry): void {
   const files: FileStamp[] = [];
   const racyAfter = BigInt(Date.now() - RACY_MS) * 1_000_000n;
   for (const path of pipeline.files ?? [pipeline.file]) {
@@ -110,12 +114,19 @@ export function writeCachedPipeline(key: string, pipeline: Pipeline): void {
     if (!s || BigInt(s.mtimeNs) > racyAfter) return;
     files.push(s);
   }
+  const kinds: Record<string, string> = {};
+  for (const stage of pipeline.stages) {
+    if (stage.type !== 'builtin' || stage.uses in kinds) continue;
+    const kind = registry.get(stage.uses);
+    if (kind === undefined) return;
+    kinds[stage.uses] = kindStamp(kind);
+  }
   try {
     const dir = cacheDir();
     mkdirSync(dir, { recursive: true });
     const target = join(dir, `${key}.json`);
     const tmp = `${target}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ format: CACHE_FORMAT, key, files, pipeline } satisfies Entry));
+    writeFileSync(tmp, JSON.stringify({ format: CACHE_FORMAT, key, files, kinds, pipeline } satisfies Entry));
     renameSync(tmp, target);
   } catch {
     // A read-only home or a full disk: no cache, no harm.
@@ -124,6 +135,5 @@ export function writeCachedPipeline(key: string, pipeline: Pipeline): void {
 
 /** For tests. */
 export function resetCacheState(): void {
-  registryKeys = new WeakMap();
   codeKey = undefined;
 }

@@ -2,7 +2,8 @@
  * The DSL's door: YAML text -> validated, fully expanded Pipeline, and its diagnostics.
  * See docs/dsl.md for the syntax.
  */
-export { loadPipeline, loadPipelineSync, type LoadOptions } from './load.js';
+export { loadPipeline, loadPipelineSync, type LoadOptions, type AsyncLoadOptions } from './load.js';
+export type { KindSource } from './cache.js';
 export { formatDiagnostics } from './format.js';
 export { didYouMean, editDistance } from './did-you-mean.js';
 export { stageSlug, workspacePath } from './paths.js';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { KindRegistry } from '../stages/index.js';
 import { err, ok, type Result } from '../util/result.js';
 import type { Diagnostic, SourceRange } from './diagnostic.js';
-import { cacheKey, readCachedPipeline, writeCachedPipeline } from './cache.js';
+import { cacheKey, readCachedPipeline, writeCachedPipeline, type KindSource } from './cache.js';
 import { Diags } from './diags.js';
 import { didYouMean } from './did-you-mean.js';
 import { expandStages, type ExpandContext, type TemplateSource } from './expand.js';
@@ -40,13 +40,21 @@ interface Unit {
 
 const MAIN_ONLY = ['name', 'workspace', 'params_files', 'outputs_root'] as const;
 
-export async function loadPipeline(file: string, opts: LoadOptions): Promise<Result<Pipeline, readonly Diagnostic[]>> {
-  if (opts.cache !== true) return loadPipelineSync(file, opts);
-  const key = cacheKey(path.resolve(file), opts.set ?? [], opts.paramsFiles ?? [], opts.kinds);
-  const cached = readCachedPipeline(key);
+/**
+ * `loadPipeline` may be given the kind registry as a loader instead: a cached pipeline that uses
+ * no built-in kind is then served without loading the kinds at all (the CLI does this).
+ */
+export type AsyncLoadOptions = Omit<LoadOptions, 'kinds'> & { readonly kinds: KindSource };
+
+export async function loadPipeline(file: string, opts: AsyncLoadOptions): Promise<Result<Pipeline, readonly Diagnostic[]>> {
+  const registry = async (): Promise<KindRegistry> => (typeof opts.kinds === 'function' ? opts.kinds() : opts.kinds);
+  if (opts.cache !== true) return loadPipelineSync(file, { ...opts, kinds: await registry() });
+  const key = cacheKey(path.resolve(file), opts.set ?? [], opts.paramsFiles ?? []);
+  const cached = await readCachedPipeline(key, opts.kinds);
   if (cached) return ok(cached);
-  const loaded = loadPipelineSync(file, opts);
-  if (loaded.ok) writeCachedPipeline(key, loaded.value);
+  const kinds = await registry();
+  const loaded = loadPipelineSync(file, { ...opts, kinds });
+  if (loaded.ok) writeCachedPipeline(key, loaded.value, kinds);
   return loaded;
 }
 
