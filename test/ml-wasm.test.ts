@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { createViT, crossEntropy, methodMode, selectBackend } from '../src/ml/index.js';
 import { bmm, bmmUsesWasmSlices } from '../src/ml/wasmMatmul.js';
-import { colSum, dropout, dropoutMask, gelu, layerNorm, placePrompts } from '../src/ml/layers.js';
+import { colSum, dropout, dropoutMask, gelu, layerNorm, placePrompts, softmax } from '../src/ml/layers.js';
 import { simdKernels } from '../src/ml/simd/index.js';
 import { spawnSync } from 'node:child_process';
 import { createRng } from '../src/util/rng.js';
@@ -189,6 +189,16 @@ describe('wasm heap kernels equal the generic ops', () => {
       expect(mask.filter((m) => m === 0).length / size).toBeGreaterThan(0.03);
       tf.dispose([x, dy]);
     }
+  });
+
+  it('softmax backward in SIMD equals autodiff of tf.softmax (row length 75, not a multiple of 4)', () => {
+    const rng = createRng(16);
+    const x = tf.tensor3d(Float32Array.from({ length: 6 * 5 * 75 }, () => rng.normal() * 2), [6, 5, 75]);
+    const dy = tf.tensor3d(Float32Array.from({ length: 6 * 5 * 75 }, () => rng.normal()), [6, 5, 75]);
+    const fast = gradsOf((t) => softmax(t, 'fast'), [x], dy);
+    const plain = gradsOf((t) => softmax(t, 'plain'), [x], dy);
+    fast.forEach((v, i) => close(v, plain[i] as Float32Array, 1e-6));
+    tf.dispose([x, dy]);
   });
 
   it('column sums in SIMD equal the ones @ x matMul', () => {

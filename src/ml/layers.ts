@@ -175,8 +175,8 @@ function layerNormFrozen(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D):
 }
 
 /**
- * Softmax over the last axis. `fast`: backward y·(dy − Σ dy·y) with the row sums spread by a
- * 2-D matMul (rows @ ones[1, T]) instead of a broadcasting multiply, which is slow on wasm.
+ * Softmax over the last axis. `fast`: backward y·(dy − Σ dy·y), one SIMD pass on wasm; elsewhere
+ * the row sums are spread by a 2-D matMul (rows @ ones[1, T]) instead of a broadcasting multiply.
  */
 export function softmax(x: tf.Tensor, kernels: Kernels = 'plain'): tf.Tensor {
   return kernels === 'plain' ? tf.softmax(x) : softmaxFast(x);
@@ -189,6 +189,8 @@ const softmaxFast = tf.customGrad((x, save) => {
     value: y,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sy] = saved as [tf.Tensor];
+      const simd = simdKernels();
+      if (simd) return [simd.softmaxGrad(sy, dy)];
       const t = sy.shape[sy.rank - 1] as number;
       const dyy = tf.mul(dy, sy);
       const rows = tf.reshape(tf.sum(dyy, -1), [-1, 1]) as tf.Tensor2D;

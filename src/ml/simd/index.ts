@@ -26,6 +26,7 @@ interface Exports {
   layer_norm_grad(dy: number, xhat: number, rstd: number, scale: number, dx: number, dscale: number, dbias: number, rows: number, d: number): void;
   col_sum(x: number, out: number, rows: number, d: number): void;
   dropout(x: number, y: number, mask: number, n: number, seed: number, threshold: number, scale: number): void;
+  softmax_grad(y: number, dy: number, dx: number, rows: number, t: number): void;
 }
 
 export interface SimdKernels {
@@ -39,6 +40,8 @@ export interface SimdKernels {
   colSum(x: tf.Tensor2D): tf.Tensor1D;
   /** y = x·mask with the mask of `dropoutMask(x.size, rate, seed)` drawn in wasm; the mask is returned too. */
   dropout(x: tf.Tensor, seed: number, threshold: number, scale: number): { y: tf.Tensor; mask: tf.Tensor };
+  /** Softmax's backward pass over the last axis: y·(dy − Σ dy·y). */
+  softmaxGrad(y: tf.Tensor, dy: tf.Tensor): tf.Tensor;
 }
 
 let cached: { backend: object; kernels: SimdKernels | undefined } | undefined;
@@ -100,6 +103,12 @@ function bind(backend: Partial<WasmBackendInternals>): SimdKernels | undefined {
       const mask = alloc([...x.shape]);
       exports.dropout(offset(x), offset(y), offset(mask), x.size, seed | 0, threshold | 0, scale);
       return { y: tensor(y), mask: tensor(mask) };
+    },
+    softmaxGrad(y, dy) {
+      const t = y.shape[y.rank - 1] as number;
+      const dx = alloc([...y.shape]);
+      exports.softmax_grad(offset(y), offset(dy), offset(dx), y.size / t, t);
+      return tensor(dx);
     },
   };
 }
