@@ -5,20 +5,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { KERNELS_WASM_BASE64 } from './kernels.generated.js';
+import { wasmHeap, type WasmHeap } from '../wasmHeap.js';
 
 // The WebAssembly global, typed here: this project's TypeScript libs (no DOM) do not declare it.
 interface WebAssemblyApi {
-  Memory: abstract new (...args: never[]) => object;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: unknown };
 }
 const wasmApi = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
-
-interface WasmBackendInternals {
-  wasm: { asm: { memory: object } };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-}
 
 interface Exports {
   gelu(x: number, y: number, d: number, n: number): void;
@@ -44,71 +38,73 @@ export interface SimdKernels {
   softmaxGrad(y: tf.Tensor, dy: tf.Tensor): tf.Tensor;
 }
 
-let cached: { backend: object; kernels: SimdKernels | undefined } | undefined;
+let cached: { heap: WasmHeap; kernels: SimdKernels } | undefined;
 
 /** The kernels bound to the active wasm backend, or undefined (another backend, or no SIMD). */
 export function simdKernels(): SimdKernels | undefined {
-  if (tf.getBackend() !== 'wasm' || !tf.env().getBool('WASM_HAS_SIMD_SUPPORT')) return undefined;
-  const backend = tf.backend() as unknown as Partial<WasmBackendInternals>;
-  if (cached?.backend !== backend) cached = { backend, kernels: bind(backend) };
+  const heap = wasmHeap();
+  if (!heap) return undefined;
+  if (cached?.heap !== heap) {
+    if (!hasSimd()) return undefined;
+    cached = { heap, kernels: bind(heap) };
+  }
   return cached.kernels;
 }
 
-function bind(backend: Partial<WasmBackendInternals>): SimdKernels | undefined {
-  const memory = backend.wasm?.asm?.memory;
-  const { dataIdMap, makeOutput } = backend;
-  if (!(memory instanceof wasmApi.Memory) || !dataIdMap || typeof makeOutput !== 'function') return undefined;
+// The flag is evaluated asynchronously when the backend starts (selectBackend); before that, no.
+function hasSimd(): boolean {
+  try {
+    return tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+  } catch {
+    return false;
+  }
+}
+
+function bind(heap: WasmHeap): SimdKernels {
   const module = new wasmApi.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
-  const exports = new wasmApi.Instance(module, { env: { memory } }).exports as unknown as Exports;
-  const engine = tf.engine() as unknown as { makeTensorFromTensorInfo(info: tf.TensorInfo): tf.Tensor };
-  const offset = (t: tf.TensorInfo): number => {
-    const info = dataIdMap.get(t.dataId);
-    if (!info) throw new Error('simd kernels: tensor is not on the wasm backend');
-    return info.memoryOffset;
-  };
-  const alloc = (shape: number[]): tf.TensorInfo => makeOutput.call(backend, shape, 'float32');
-  const tensor = <T extends tf.Tensor>(info: tf.TensorInfo): T => engine.makeTensorFromTensorInfo(info) as T;
+  const exports = new wasmApi.Instance(module, { env: { memory: heap.memory } }).exports as unknown as Exports;
+  const offset = (t: tf.Tensor): number => heap.offset(t);
+  const alloc = <T extends tf.Tensor>(shape: readonly number[]): T => heap.alloc(shape) as T;
   return {
     gelu(x, withSlope) {
-      const y = alloc([...x.shape]);
-      const d = withSlope ? alloc([...x.shape]) : undefined;
-      exports.gelu(offset(x), offset(y), d ? offset(d) : 0, x.size);
-      return d ? { y: tensor(y), slope: tensor(d) } : { y: tensor(y) };
+      const y = alloc(x.shape);
+      const slope = withSlope ? alloc(x.shape) : undefined;
+      exports.gelu(offset(x), offset(y), slope ? offset(slope) : 0, x.size);
+      return slope ? { y, slope } : { y };
     },
     layerNorm(x, scale, bias, eps) {
       const [rows, d] = x.shape;
-      const y = alloc([rows, d]);
-      const xhat = alloc([rows, d]);
-      const rstd = alloc([rows, 1]);
+      const y = alloc<tf.Tensor2D>([rows, d]);
+      const xhat = alloc<tf.Tensor2D>([rows, d]);
+      const rstd = alloc<tf.Tensor2D>([rows, 1]);
       exports.layer_norm(offset(x), offset(scale), offset(bias), offset(y), offset(xhat), offset(rstd), rows, d, eps);
-      return { y: tensor(y), xhat: tensor(xhat), rstd: tensor(rstd) };
+      return { y, xhat, rstd };
     },
     layerNormGrad(dy, xhat, rstd, scale, params) {
       const [rows, d] = dy.shape;
-      const dx = alloc([rows, d]);
-      const dscale = params ? alloc([d]) : undefined;
-      const dbias = params ? alloc([d]) : undefined;
+      const dx = alloc<tf.Tensor2D>([rows, d]);
+      const dscale = params ? alloc<tf.Tensor1D>([d]) : undefined;
+      const dbias = params ? alloc<tf.Tensor1D>([d]) : undefined;
       exports.layer_norm_grad(offset(dy), offset(xhat), offset(rstd), offset(scale), offset(dx), dscale ? offset(dscale) : 0, dbias ? offset(dbias) : 0, rows, d);
-      const out = { dx: tensor<tf.Tensor2D>(dx) };
-      return dscale && dbias ? { ...out, dscale: tensor<tf.Tensor1D>(dscale), dbias: tensor<tf.Tensor1D>(dbias) } : out;
+      return dscale && dbias ? { dx, dscale, dbias } : { dx };
     },
     colSum(x) {
       const [rows, d] = x.shape;
-      const out = alloc([d]);
+      const out = alloc<tf.Tensor1D>([d]);
       exports.col_sum(offset(x), offset(out), rows, d);
-      return tensor<tf.Tensor1D>(out);
+      return out;
     },
     dropout(x, seed, threshold, scale) {
-      const y = alloc([...x.shape]);
-      const mask = alloc([...x.shape]);
+      const y = alloc(x.shape);
+      const mask = alloc(x.shape);
       exports.dropout(offset(x), offset(y), offset(mask), x.size, seed | 0, threshold | 0, scale);
-      return { y: tensor(y), mask: tensor(mask) };
+      return { y, mask };
     },
     softmaxGrad(y, dy) {
       const t = y.shape[y.rank - 1] as number;
-      const dx = alloc([...y.shape]);
+      const dx = alloc(y.shape);
       exports.softmax_grad(offset(y), offset(dy), offset(dx), y.size / t, t);
-      return tensor(dx);
+      return dx;
     },
   };
 }
