@@ -80,9 +80,10 @@ describe('overfits a tiny batch to 100% train accuracy', () => {
       const m = build(promptCfg(method), 2);
       const data = randomData(8, 4);
       const s = settings[method];
+      // One thread: these check the methods; the data-parallel step has its own tests (ml-parallel).
       const r = await train({
         model: m, method, train: data, epochs: s.epochs, warmupEpochs: 0, batchSize: 8, baseLr: s.baseLr, weightDecay: 0, seed: 3,
-        ft: { baseLr: 0.5, warmupEpochs: 0 },
+        ft: { baseLr: 0.5, warmupEpochs: 0 }, workers: 1,
       });
       expect(r.ok).toBe(true);
       if (!r.ok) return;
@@ -100,7 +101,7 @@ describe('memory', () => {
     const m = build(tinyWith({ promptLength: 2, dropout: 0.1, promptDropout: 0.1 }));
     const base = tf.memory().numTensors;
     const counts: number[] = [];
-    const r = await train({ model: m, method: 'mixed', train: randomData(24, 5), evals: [{ name: 'v', data: randomData(8, 6) }], epochs: 3, warmupEpochs: 1, batchSize: 8, baseLr: 1, weightDecay: 0.01, seed: 4, onStep: () => { counts.push(tf.memory().numTensors); } });
+    const r = await train({ model: m, method: 'mixed', train: randomData(24, 5), evals: [{ name: 'v', data: randomData(8, 6) }], epochs: 3, warmupEpochs: 1, batchSize: 8, baseLr: 1, weightDecay: 0.01, seed: 4, workers: 1, onStep: () => { counts.push(tf.memory().numTensors); } });
     expect(r.ok).toBe(true);
     expect(counts.length).toBe(9);
     expect(new Set(counts).size).toBe(1);
@@ -113,7 +114,7 @@ describe('memory', () => {
 async function resumeEqualsUninterrupted(method: Method, k: number, backend: 'cpu' | 'wasm'): Promise<void> {
   expect((await selectBackend(backend)).ok).toBe(true);
   const cfg = tinyWith({ promptLength: method === 'ft' ? 0 : 2, dropout: 0.1, promptDropout: 0.1 });
-  const opts = { method, train: randomData(20, 8), evals: [{ name: 'val', data: randomData(8, 9) }], epochs: 5, warmupEpochs: 2, batchSize: 8, baseLr: method === 'ft' ? 0.05 : 1, weightDecay: 0.01, seed: 44, ft: { epochs: 2, baseLr: 0.05 }, runKey: 'r' };
+  const opts = { method, train: randomData(20, 8), evals: [{ name: 'val', data: randomData(8, 9) }], epochs: 5, warmupEpochs: 2, batchSize: 8, baseLr: method === 'ft' ? 0.05 : 1, weightDecay: 0.01, seed: 44, ft: { epochs: 2, baseLr: 0.05 }, runKey: 'r', workers: 2 };
   const full = build(cfg, 5);
   const a = await train({ ...opts, model: full, checkpointDir: join(tmp, `${backend}-${method}-a`) });
   const dir = join(tmp, `${backend}-${method}-b`);
@@ -132,7 +133,7 @@ async function resumeEqualsUninterrupted(method: Method, k: number, backend: 'cp
   fresh.dispose();
 }
 
-describe('checkpoint/resume gives bitwise the same weights and metrics', () => {
+describe('checkpoint/resume gives bitwise the same weights and metrics (2 data-parallel workers)', () => {
   it('cpu, mixed (dropout + prompt dropout), stopped after epoch 2', async () => {
     await resumeEqualsUninterrupted('mixed', 2, 'cpu');
   });
@@ -166,7 +167,7 @@ function runChild(args: string[]): { done: Promise<{ code: number | null; signal
 }
 
 describe('a real SIGKILL mid-training', () => {
-  it('the resumed run ends with bitwise the same weights and metrics as an uninterrupted one (cpu)', async () => {
+  it('the resumed run ends with bitwise the same weights and metrics as an uninterrupted one (cpu, 2 workers)', async () => {
     const ref = runChild([join(tmp, 'ck-ref'), join(tmp, 'ref.safetensors'), 'cpu', '0']);
     const ckDir = join(tmp, 'ck-kill');
     const victim = runChild([ckDir, join(tmp, 'killed.safetensors'), 'cpu', '40']);

@@ -25,4 +25,5 @@ export * from './methods.js';
 export * from './optim.js';
 export * from './data.js';
 export * from './train.js';
+export { createStepper, defaultWorkers, shardSizes, TrainStepper, type StepBatch, type StepOutcome, type StepperError, type StepperOptions } from './parallel/stepper.js';
 export { loadTrainedModel } from './trained.js';

@@ -71,8 +71,12 @@ export class Optimizer {
     return s.data;
   }
 
-  /** Applies one update; `grads` maps parameter name -> gradient. Each gradient is disposed once used. */
-  apply(params: ReadonlyMap<string, tf.Variable>, grads: ReadonlyMap<string, tf.Tensor>, lr: number): void {
+  /**
+   * Applies one update; `grads` maps parameter name -> gradient, as a tensor (disposed once used)
+   * or as plain values (the data-parallel stepper's combined gradients). `onUpdated` receives each
+   * parameter's new values (the stepper publishes them to its workers).
+   */
+  apply(params: ReadonlyMap<string, tf.Variable>, grads: ReadonlyMap<string, tf.Tensor | Float32Array>, lr: number, onUpdated?: (name: string, values: Float32Array) => void): void {
     this.step++;
     const { kind, weightDecay: wd, momentum, beta1, beta2, eps } = this.opts;
     const bc1 = 1 - beta1 ** this.step;
@@ -80,8 +84,13 @@ export class Optimizer {
     for (const [name, gt] of grads) {
       const p = params.get(name);
       if (!p) throw new Error(`optimizer: gradient for unknown parameter ${name}`);
-      const g = gt.dataSync() as Float32Array;
-      gt.dispose();
+      let g: Float32Array;
+      if (gt instanceof Float32Array) g = gt;
+      else {
+        g = gt.dataSync() as Float32Array;
+        gt.dispose();
+      }
+      if (g.length !== p.size) throw new Error(`optimizer: gradient for ${name} has ${g.length} values, the parameter ${p.size}`);
       const w = p.dataSync().slice() as Float32Array;
       const wdHere = decays(name, kind) ? wd : 0;
       if (kind === 'sgd') {
@@ -111,6 +120,7 @@ export class Optimizer {
       const t = tf.tensor(w, p.shape, 'float32');
       p.assign(t);
       t.dispose();
+      onUpdated?.(name, w);
     }
   }
 

@@ -5,6 +5,10 @@
  *
  * Determinism: epoch e's batch order comes from a run-level RNG (its state is checkpointed) forked
  * per epoch; step s's dropout masks are seeded by mix(seed, e, s). Nothing else is random.
+ *
+ * Each step goes through the data-parallel stepper (parallel/stepper.ts): with `workers` W > 1
+ * the batch is split over the main thread and W - 1 worker threads. Results are bitwise
+ * reproducible for a given W but differ slightly between W values, so W belongs in the run key.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdir } from 'node:fs/promises';
@@ -12,8 +16,11 @@ import { numPatches } from './config.js';
 import { gatherRows, patchify, type Dataset } from './data.js';
 import { loadTrainState, saveTrainState, type CheckpointError } from './checkpoint.js';
 import { planPhases, type Method, type Phase, type PhaseSettings } from './methods.js';
+import { crossEntropy } from './loss.js';
 import { lrAt, Optimizer } from './optim.js';
 import { assignParams } from './params.js';
+import { createStepper, defaultWorkers, type TrainStepper } from './parallel/stepper.js';
+import { currentBackend } from './backend.js';
 import { mixSeed, type ViT } from './vit.js';
 import { createRng } from '../util/rng.js';
 import { err, ok, type Result } from '../util/result.js';
@@ -58,6 +65,12 @@ export interface TrainOptions extends PhaseSettings {
   readonly batchSize: number;
   readonly evalBatchSize?: number;
   readonly seed: number;
+  /**
+   * Shards per training batch, each on its own thread (the main thread and W - 1 workers). Default
+   * `defaultWorkers(backend)`: 2 on wasm and cpu, 1 on tfjs-node. Changes results slightly (the
+   * gradient's summation order and the dropout masks of shards >= 1), so it belongs in `runKey`.
+   */
+  readonly workers?: number;
   /** FT phase of ft-then-pt. */
   readonly ft?: Partial<PhaseSettings>;
   /** Resume from / checkpoint to this folder after every epoch. */
@@ -86,6 +99,7 @@ export interface TrainOutcome {
 export type TrainError =
   | { readonly reason: 'aborted'; readonly message: string; readonly epochsDone: number }
   | { readonly reason: 'bad-options'; readonly message: string }
+  | { readonly reason: 'worker-failed'; readonly message: string; readonly epochsDone: number }
   | CheckpointError;
 
 export async function train(o: TrainOptions): Promise<Result<TrainOutcome, TrainError>> {
@@ -95,6 +109,9 @@ export async function train(o: TrainOptions): Promise<Result<TrainOutcome, Train
   const totalEpochs = phases.reduce((a, p) => a + p.epochs, 0);
   if (!(batchSize > 0) || o.train.count === 0) return err({ reason: 'bad-options', message: `need batchSize > 0 and a non-empty training set (batch ${batchSize}, ${o.train.count} images)` });
   if (phases.some((p) => p.mode.usePrompts) && c.promptLength === 0) return err({ reason: 'bad-options', message: `method ${o.method} needs prompts but the model has promptLength 0` });
+  const backendName = currentBackend()?.backend ?? tf.getBackend();
+  const workers = o.workers ?? defaultWorkers(backendName);
+  if (!Number.isInteger(workers) || workers < 1) return err({ reason: 'bad-options', message: `workers must be an integer >= 1, got ${workers}` });
   // Images are patchified batch by batch: a whole-split copy would double peak memory.
   const rowSize = numPatches(c) * c.patchSize * c.patchSize * c.channels;
   const evalSets = o.evals ?? [];
@@ -135,6 +152,8 @@ export async function train(o: TrainOptions): Promise<Result<TrainOutcome, Train
   let lastProgress = 0;
   const started = Date.now();
   let imagesSeen = 0;
+  let stepper: TrainStepper | undefined;
+  let stepperPhase = '';
 
   try {
     for (let epoch = epochsDone; epoch < totalEpochs; epoch++) {
@@ -143,6 +162,17 @@ export async function train(o: TrainOptions): Promise<Result<TrainOutcome, Train
       }
       const phase = phaseOf(epoch);
       model.mode = phase.mode;
+      if (!stepper) {
+        const created = await createStepper(model, { workers, backend: backendName });
+        if (!created.ok) return err({ reason: 'worker-failed', message: created.error.message, epochsDone: epoch });
+        stepper = created.value;
+      }
+      // A new phase (or the first epoch of this call) sends the mode and all weights to the workers.
+      if (stepperPhase !== phase.name) {
+        const synced = await stepper.resync();
+        if (!synced.ok) return err({ reason: 'worker-failed', message: synced.error.message, epochsDone: epoch });
+        stepperPhase = phase.name;
+      }
       if (!optimizer || optimizerPhase !== phase.name) {
         optimizer?.dispose();
         optimizer = new Optimizer({ kind: phase.optimizer, weightDecay: phase.weightDecay });
@@ -150,9 +180,6 @@ export async function train(o: TrainOptions): Promise<Result<TrainOutcome, Train
       }
       const lr = lrAt(epoch - phase.start, { baseLr: phase.baseLr, batchSize, epochs: phase.epochs, warmupEpochs: phase.warmupEpochs });
       const order = runRng.fork(epoch).shuffle(Array.from({ length: o.train.count }, (_, i) => i));
-      const vars = model.trainableVariables();
-      const nameOf = new Map<string, string>();
-      for (const s of model.specs) nameOf.set(model.p(s.name).name, s.name);
       let lossSum = 0;
       let correct = 0;
       const t0 = Date.now();
@@ -160,24 +187,13 @@ export async function train(o: TrainOptions): Promise<Result<TrainOutcome, Train
         if (o.signal?.aborted) return err({ reason: 'aborted', message: `aborted during epoch ${epoch}`, epochsDone: epoch });
         const idx = order.slice(step * batchSize, (step + 1) * batchSize);
         const B = idx.length;
-        const x = tf.tensor3d(patchify(gatherRows(o.train.images, rowSize, idx), B, c), [B, numPatches(c), rowSize / numPatches(c)]);
         const labels = Int32Array.from(idx, (i) => o.train.labels[i] as number);
-        const y = tf.tensor1d(labels, 'int32');
-        let logitsKept: tf.Tensor | undefined;
-        const { value, grads } = tf.variableGrads(() => {
-          const logits = model.forwardPatches(x, { training: true, dropoutSeed: mixSeed(mixSeed(o.seed, epoch), step) });
-          logitsKept = tf.keep(logits);
-          return crossEntropy(logits, y, c.numClasses);
-        }, vars);
-        const named = new Map<string, tf.Tensor>();
-        for (const [vname, g] of Object.entries(grads)) named.set(nameOf.get(vname) ?? vname, g);
-        optimizer.apply(model.params, named, lr);
-        const loss = (await value.data())[0] as number;
-        const pred = tf.tidy(() => tf.argMax(logitsKept as tf.Tensor, 1));
-        const p = await pred.data();
+        const patches = patchify(gatherRows(o.train.images, rowSize, idx), B, c);
+        const stepped = await stepper.step({ patches, labels, count: B, dropoutSeed: mixSeed(mixSeed(o.seed, epoch), step) }, optimizer, lr);
+        if (!stepped.ok) return err({ reason: 'worker-failed', message: `epoch ${epoch + 1}, step ${step + 1}: ${stepped.error.message}`, epochsDone: epoch });
+        const { loss, predicted: p } = stepped.value;
         for (let i = 0; i < B; i++) if (p[i] === labels[i]) correct++;
         lossSum += loss * B;
-        tf.dispose([x, y, value, pred, logitsKept as tf.Tensor, ...named.values()]);
         imagesSeen += B;
         await o.onStep?.({ epoch, step, stepsPerEpoch, loss });
         const now = Date.now();
@@ -205,16 +221,14 @@ export async function train(o: TrainOptions): Promise<Result<TrainOutcome, Train
     }
   } finally {
     optimizer?.dispose();
+    await stepper?.dispose();
   }
   // Leave the model in the final phase's mode (prompts in use for ft-then-pt).
   model.mode = (phases[phases.length - 1] as Phase).mode;
   return ok({ history, completed: true, resumedFrom, phases });
 }
 
-/** Mean softmax cross-entropy of logits [B, C] against int labels [B]. */
-export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor1D, numClasses: number): tf.Scalar {
-  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(labels, numClasses)), 1))) as tf.Scalar);
-}
+export { crossEntropy };
 
 export interface Evaluation {
   readonly metrics: SplitMetrics;
