@@ -65,6 +65,9 @@ describe('train.pretrain -> train.vit (init from its checkpoint) -> select -> ag
     const pre = ctxFor(trainPretrain, 'pre', { data: 'tasks/source', evalSplits: ['val'], model: MODEL, epochs: 4, warmup: 1, batch: 16, baseLr: 0.01, seed: 3 });
     const pr = await trainPretrain.run(pre.ctx);
     expect(pr.environment?.['backend']).toBe('cpu');
+    // The default on cpu: two data-parallel shards, recorded next to the backend flags.
+    expect(pr.environment?.['workers']).toBe(2);
+    expect(JSON.parse(await readFile(pre.ctx.outputs['metrics'] as string, 'utf8')).workers).toBe(2);
     const preModel = await loadModelFile(pre.ctx.outputs['model'] as string);
     expect(preModel.ok && preModel.value.config.promptLength).toBe(0);
 
@@ -119,14 +122,18 @@ describe('train.pretrain -> train.vit (init from its checkpoint) -> select -> ag
     expect(csv).toContain('quad,structured,vpt-deep,3,');
   }, 60_000);
 
-  it('a rerun with the same checkpoint dir resumes instead of retraining', async () => {
-    const params = { data: 'tasks/quad', method: 'linear' as const, epochs: 2, warmup: 0, batch: 16, baseLr: 1, seed: 1, model: MODEL };
+  it('a rerun with the same checkpoint dir resumes instead of retraining, unless the worker count changed', async () => {
+    const params = { data: 'tasks/quad', method: 'linear' as const, epochs: 2, warmup: 0, batch: 16, baseLr: 1, seed: 1, model: MODEL, workers: 1 };
     const first = ctxFor(trainVit, 'bad', params);
-    await trainVit.run(first.ctx);
+    const r1 = await trainVit.run(first.ctx);
+    expect(r1.environment?.['workers']).toBe(1);
     const again = ctxFor(trainVit, 'bad', params);
     const r = await trainVit.run(again.ctx);
     expect(again.logs.some((l) => l.includes('resumed from checkpoint after epoch 2'))).toBe(true);
     expect(r.notes?.some((n) => n.includes('resumed'))).toBe(true);
+    const other = ctxFor(trainVit, 'bad', { ...params, workers: 2 });
+    await trainVit.run(other.ctx);
+    expect(other.logs.some((l) => l.includes('checkpoint belongs to other settings'))).toBe(true);
   });
 });
 

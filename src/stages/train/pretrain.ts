@@ -20,11 +20,14 @@ export interface PretrainParams {
   readonly baseLr?: number;
   readonly weightDecay?: number;
   readonly seed?: number;
+  /** Data-parallel shards per batch, as in `train.vit`. */
+  readonly workers?: number;
 }
 
 export const trainPretrain = defineKind<PretrainParams>({
   name: 'train.pretrain',
-  version: 1,
+  // 2: data-parallel training steps (the `workers` setting, default 2 on wasm/cpu).
+  version: 2,
   description: 'Pretrain the small ViT from scratch (supervised) on the source task; outputs the starting checkpoint',
   paramsSchema: {
     type: 'object', additionalProperties: false, required: ['data'],
@@ -32,7 +35,7 @@ export const trainPretrain = defineKind<PretrainParams>({
       data: { type: 'string' }, trainSplit: { type: 'string' }, evalSplits: { type: 'array', items: { type: 'string' } },
       model: modelParamSchema, epochs: { type: 'integer', minimum: 1 }, warmup: { type: 'integer', minimum: 0 },
       batch: { type: 'integer', minimum: 1 }, evalBatch: { type: 'integer', minimum: 1 }, baseLr: { type: 'number', exclusiveMinimum: 0 },
-      weightDecay: { type: 'number', minimum: 0 }, seed: { type: 'integer' },
+      weightDecay: { type: 'number', minimum: 0 }, seed: { type: 'integer' }, workers: { type: 'integer', minimum: 1, maximum: 64 },
     },
   },
   outputs: () => ['model', 'metrics'],
@@ -46,7 +49,7 @@ export const trainPretrain = defineKind<PretrainParams>({
       params: {
         data: p.data, method: 'ft' as const, epochs: p.epochs ?? 30, warmup: p.warmup ?? 3, batch: p.batch ?? 128, baseLr: p.baseLr ?? 0.001,
         weightDecay: p.weightDecay ?? 0.05, ...(p.model !== undefined ? { model: p.model } : {}), ...(p.seed !== undefined ? { seed: p.seed } : {}),
-        ...(p.evalBatch !== undefined ? { evalBatch: p.evalBatch } : {}),
+        ...(p.evalBatch !== undefined ? { evalBatch: p.evalBatch } : {}), ...(p.workers !== undefined ? { workers: p.workers } : {}),
       },
     };
     return runTraining(inner, { method: 'ft', trainSplit: p.trainSplit ?? 'train', evalSplits, valSplit: evalSplits[0], testSplit: evalSplits[1], writePredictions: false });

@@ -4,7 +4,7 @@ import type { StageContext, StageRunResult } from '../kind.js';
 import { loadSplit, readTaskMeta, type SplitData, type TaskMeta } from '../../io/shards.js';
 import {
   backendEnvironment, countParams, createViT, evaluate, loadModelFile, loadViTNpz, methodPrompts, defaultPromptDropout, saveModel,
-  selectBackend, train, type Dataset, type EpochRecord, type Method, type ViT, type ViTConfig,
+  defaultWorkers, selectBackend, train, type Dataset, type EpochRecord, type Method, type ViT, type ViTConfig,
 } from '../../ml/index.js';
 import { int, num, readJson, resolveModelConfig, StageParamError, writeJson, type ModelParam } from './common.js';
 import type { TrainVitParams } from './vit.js';
@@ -104,6 +104,9 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
   const seed = int(p.seed, 'seed', ctx.seed, -2147483648);
   const promptLength = int(p.promptLength, 'promptLength', DEFAULTS.promptLength, 1);
   const promptDropout = num(p.promptDropout, 'promptDropout', defaultPromptDropout(method));
+  // Data-parallel shards per batch: a fixed setting (not the machine's core count), in the run key.
+  const workers = int(p.workers, 'workers', defaultWorkers(backend.value.backend), 1);
+  ctx.log(`data parallel: ${workers} shard${workers === 1 ? '' : 's'} per batch (${workers === 1 ? 'this thread only' : `this thread + ${workers - 1} worker thread${workers === 2 ? '' : 's'}`})`);
 
   const taskDir = ctx.resolve(p.data);
   const meta = await readTaskMeta(taskDir);
@@ -118,11 +121,11 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
   // block in the backward pass instead, so ViT-B/16 fits the 4 GiB wasm heap.
   model.checkpointBlocks = backend.value.backend === 'wasm' && model.config.width >= 384;
   const counts = countParams(model.config);
-  const runKey = JSON.stringify({ method, epochs, warmup, batch, baseLr, weightDecay, seed, config: model.config, data: p.data, init: p.init ?? null, ft: p.ft ?? null, split: spec.trainSplit });
+  const runKey = JSON.stringify({ method, epochs, warmup, batch, baseLr, weightDecay, seed, config: model.config, data: p.data, init: p.init ?? null, ft: p.ft ?? null, split: spec.trainSplit, workers });
 
   const result = await train({
     model, method, train: asDataset(trainData), evals: evalData, epochs, warmupEpochs: warmup, baseLr, weightDecay, batchSize: batch,
-    evalBatchSize: p.evalBatch ?? batch, seed, checkpointDir: ctx.checkpointDir, runKey, signal: ctx.signal, log: (l) => ctx.log(l),
+    evalBatchSize: p.evalBatch ?? batch, seed, workers, checkpointDir: ctx.checkpointDir, runKey, signal: ctx.signal, log: (l) => ctx.log(l),
     ...(p.ft ? { ft: { ...(p.ft.epochs !== undefined ? { epochs: p.ft.epochs } : {}), ...(p.ft.warmup !== undefined ? { warmupEpochs: p.ft.warmup } : {}),
       ...(p.ft.baseLr !== undefined ? { baseLr: p.ft.baseLr } : {}), ...(p.ft.weightDecay !== undefined ? { weightDecay: p.ft.weightDecay } : {}) } } : {}),
     onEpoch: (r: EpochRecord) => ctx.log(`epoch ${r.epoch + 1}: lr ${r.lr.toExponential(3)} train loss ${r.train_loss.toFixed(4)} ${Object.entries(r.evals).map(([k, v]) => `${k} ${v.loss.toFixed(4)}/${(100 * v.top1).toFixed(1)}%`).join(' ')} (${r.imgPerSec.toFixed(1)} img/s)`),
@@ -154,11 +157,11 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
     });
     outputs.push('predictions');
   }
-  const env = backendEnvironment(backend.value);
+  const env = { ...backendEnvironment(backend.value), workers };
   await saveModel(ctx.outputs['model'] as string, model, { task: meta.value.name, method, seed: String(seed) });
   await writeJson(ctx.outputs['metrics'] as string, {
     task: meta.value.name, group: meta.value.group, disparity: meta.value.disparity, method, seed, baseLr, weightDecay,
-    lr: (baseLr * batch) / 256, epochs, warmup, batch, promptLength: model.config.promptLength, promptDropout: model.config.promptDropout,
+    lr: (baseLr * batch) / 256, epochs, warmup, batch, workers, promptLength: model.config.promptLength, promptDropout: model.config.promptDropout,
     trainSplit: spec.trainSplit, valSplit: spec.valSplit ?? null, testSplit: spec.testSplit ?? null, init: p.init ?? null,
     params: counts, phases: result.value.phases.map((ph) => ({ name: ph.name, start: ph.start, epochs: ph.epochs, warmup: ph.warmupEpochs, baseLr: ph.baseLr, weightDecay: ph.weightDecay, optimizer: ph.optimizer })),
     resumedFromEpoch: result.value.resumedFrom, checkpointBlocks: model.checkpointBlocks, environment: env, final, history,

@@ -24,6 +24,12 @@ export interface TrainVitParams {
   readonly baseLr?: number;
   readonly weightDecay?: number;
   readonly seed?: number;
+  /**
+   * Data-parallel shards per training batch (the main thread plus workers - 1 worker threads).
+   * Default 2 on the wasm and cpu backends, 1 on tfjs-node. Results differ slightly between
+   * values, so it is part of the stage's fingerprint when given and of the checkpoint's run key.
+   */
+  readonly workers?: number;
   readonly promptLength?: number;
   readonly promptDropout?: number;
   readonly model?: ModelParam;
@@ -37,7 +43,8 @@ export interface TrainVitParams {
 
 export const trainVit = defineKind<TrainVitParams>({
   name: 'train.vit',
-  version: 1,
+  // 2: data-parallel training steps (the `workers` setting, default 2 on wasm/cpu).
+  version: 2,
   description: 'Train a ViT on one task with one method (linear, ft, vpt-shallow, vpt-deep, mixed, ft-then-pt); per-epoch curves, checkpoint/resume every epoch',
   paramsSchema: {
     type: 'object',
@@ -57,6 +64,7 @@ export const trainVit = defineKind<TrainVitParams>({
       baseLr: { type: 'number', exclusiveMinimum: 0 },
       weightDecay: { type: 'number', minimum: 0 },
       seed: { type: 'integer' },
+      workers: { type: 'integer', minimum: 1, maximum: 64 },
       promptLength: { type: 'integer', minimum: 1 },
       promptDropout: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
       model: modelParamSchema,
