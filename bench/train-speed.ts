@@ -1,11 +1,14 @@
 /**
  * Training throughput of the ML core (img/s) on the vtab-mini model (32x32x1, patch 4, width 64,
  * depth 4, 4 heads, MLP x4, batch 64) for FT and VPT-deep, and a ViT-B/16 training step at batch 8.
- * Usage: node --import tsx bench/train-speed.ts [backend=wasm] [steps=6] [--vitb | --vitb-only] [--methods=forward,ft,vpt-deep] [--kernels=fast|plain]
- * Prints one JSON line per measurement (for bench/train-compare.ts).
+ * A training step is the one `train()` runs: JS patchify, then the data-parallel stepper
+ * (src/ml/parallel/stepper.ts) with `--workers` shards, the optimizer and the weight publish.
+ * Usage: node --import tsx bench/train-speed.ts [backend=wasm] [steps=6] [--workers=N] [--vitb | --vitb-only] [--methods=forward,ft,vpt-deep] [--kernels=fast|plain]
+ * --workers defaults to train()'s default for the backend (2 on wasm/cpu).
+ * Prints one JSON line per measurement (for bench/train-compare.ts). cpuSec counts every thread of the process.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createViT, crossEntropy, methodMode, Optimizer, selectBackend, VIT_B16, VIT_MINI, type Kernels, type ViTConfig } from '../src/ml/index.js';
+import { createStepper, createViT, defaultWorkers, methodMode, mixSeed, Optimizer, patchify, selectBackend, VIT_B16, VIT_MINI, type Kernels, type ViTConfig } from '../src/ml/index.js';
 import { createRng } from '../src/util/rng.js';
 
 const args = process.argv.slice(2);
@@ -17,6 +20,8 @@ const kernels = (args.find((a) => a.startsWith('--kernels='))?.split('=')[1] ?? 
 const only = args.find((a) => a.startsWith('--methods='))?.split('=')[1]?.split(',');
 const b = await selectBackend(backend);
 if (!b.ok) throw new Error(b.error.message);
+const workersArg = args.find((a) => a.startsWith('--workers='))?.split('=')[1];
+const workers = workersArg !== undefined ? Number(workersArg) : defaultWorkers(b.value.backend);
 
 async function measure(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-deep' | 'forward', batch: number, nSteps: number): Promise<void> {
   if (only && !only.includes(method)) return;
@@ -38,9 +43,14 @@ async function measureOnce(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-dee
   model.mode = methodMode(method === 'forward' ? 'linear' : method);
   const opt = new Optimizer({ kind: method === 'ft' ? 'adamw' : 'sgd', weightDecay: 0.01 });
   const rng = createRng(3);
-  const x = tf.tensor4d(Float32Array.from({ length: batch * cfg.imageSize * cfg.imageSize * cfg.channels }, () => rng.normal()), [batch, cfg.imageSize, cfg.imageSize, cfg.channels]);
-  const y = tf.tensor1d(Int32Array.from({ length: batch }, (_, i) => i % cfg.numClasses), 'int32');
-  const names = new Map(model.specs.map((s) => [model.p(s.name).name, s.name]));
+  const images = Float32Array.from({ length: batch * cfg.imageSize * cfg.imageSize * cfg.channels }, () => rng.normal());
+  const labels = Int32Array.from({ length: batch }, (_, i) => i % cfg.numClasses);
+  const x = tf.tensor4d(images, [batch, cfg.imageSize, cfg.imageSize, cfg.channels]);
+  // Forward only: one thread, as evaluation runs.
+  const stepWorkers = method === 'forward' ? 1 : workers;
+  const stepper = await createStepper(model, { workers: stepWorkers, backend: b.ok ? b.value.backend : backend });
+  if (!stepper.ok) throw new Error(stepper.error.message);
+  let stepNo = 0;
   const step = async (): Promise<void> => {
     if (method === 'forward') {
       const logits = tf.tidy(() => model.forward(x));
@@ -48,23 +58,24 @@ async function measureOnce(name: string, cfg: ViTConfig, method: 'ft' | 'vpt-dee
       logits.dispose();
       return;
     }
-    const vars = model.trainableVariables();
-    const { value, grads } = tf.variableGrads(() => crossEntropy(model.forwardWithTap(x, { training: true, dropoutSeed: 1 }), y, cfg.numClasses), vars);
-    opt.apply(model.params, new Map(Object.entries(grads).map(([k, g]) => [names.get(k) ?? k, g])), 0.001);
-    await value.data();
-    tf.dispose([value, ...Object.values(grads)]);
+    const r = await stepper.value.step({ patches: patchify(images, batch, cfg), labels, count: batch, dropoutSeed: mixSeed(1, stepNo++) }, opt, 0.001);
+    if (!r.ok) throw new Error(r.error.message);
   };
-  await step(); // warm-up (kernel set-up, first allocations)
-  const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  for (let i = 0; i < nSteps; i++) await step();
-  const sec = (performance.now() - t0) / 1000;
-  const cu = process.cpuUsage(c0);
-  const cpuSec = (cu.user + cu.system) / 1e6;
-  console.log(JSON.stringify({ name, method, backend: b.ok ? b.value.backend : backend, simd: b.ok && b.value.simd, kernels, checkpointBlocks: model.checkpointBlocks, batch, steps: nSteps, msPerStep: (1000 * sec) / nSteps, imgPerSec: (batch * nSteps) / sec, cpuSec, imgPerCpuSec: (batch * nSteps) / cpuSec }));
-  tf.dispose([x, y]);
-  opt.dispose();
-  model.dispose();
+  try {
+    await step(); // warm-up (kernel set-up, first allocations, the workers' first phase)
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < nSteps; i++) await step();
+    const sec = (performance.now() - t0) / 1000;
+    const cu = process.cpuUsage(c0);
+    const cpuSec = (cu.user + cu.system) / 1e6;
+    console.log(JSON.stringify({ name, method, backend: b.ok ? b.value.backend : backend, simd: b.ok && b.value.simd, kernels, workers: stepWorkers, checkpointBlocks: model.checkpointBlocks, batch, steps: nSteps, msPerStep: (1000 * sec) / nSteps, imgPerSec: (batch * nSteps) / sec, cpuSec, imgPerCpuSec: (batch * nSteps) / cpuSec }));
+  } finally {
+    await stepper.value.dispose();
+    x.dispose();
+    opt.dispose();
+    model.dispose();
+  }
 }
 
 const mini: ViTConfig = { ...VIT_MINI, numClasses: 10, dropout: 0.1 };
