@@ -88,6 +88,10 @@ const loadBefore = load();
 const oursTimes = Array.from({ length: RUNS }, () => time(process.execPath, [cli, 'run'], ours));
 const statusTimes = Array.from({ length: RUNS }, () => time(process.execPath, [cli, 'status'], ours));
 const loadAfter = load();
+// Node's own start-up on this machine, for scale (NODE_EXTRA_CA_CERTS, when set, is read before any JavaScript runs).
+const bareNode = median(Array.from({ length: RUNS }, () => time(process.execPath, ['-e', '0'], ours)));
+const extraCerts = process.env['NODE_EXTRA_CA_CERTS'];
+const bareNodeNoCerts = extraCerts ? median(Array.from({ length: RUNS }, () => time(process.execPath, ['-e', '0'], ours, { NODE_EXTRA_CA_CERTS: '' }))) : undefined;
 
 const snake = mkdtempSync(join(tmpdir(), 'bench-snake-'));
 writeFileSync(join(snake, 'Snakefile'), SNAKEFILE);
@@ -116,6 +120,7 @@ const plan1k = Array.from({ length: 3 }, () => time(process.execPath, [cli, 'run
 log(`\n## Engine (bench/engine.ts) — ${new Date().toISOString().slice(0, 10)}`);
 log(`Command: \`node --import tsx bench/engine.ts\` (runs dist/cli/main.js). Machine: ${machineLine()}; load average ${loadBefore} before the no-op runs, ${loadAfter} after.`);
 log(`- No-op \`pipeline run\` of a 1,000-stage pipeline, all fresh: median ${median(oursTimes).toFixed(0)} ms (${RUNS} runs: ${oursTimes.map((t) => t.toFixed(0)).join(', ')} ms), whole process; \`pipeline status\` median ${median(statusTimes).toFixed(0)} ms. Target < 500 ms. The first rerun after the setup run is not among them: ${firstRerun.toFixed(0)} ms (it hashes the outputs the setup run wrote, expands and caches the YAML, and caches the parsed lock).`);
+log(`- For scale, \`node -e 0\` here: median ${bareNode.toFixed(0)} ms${bareNodeNoCerts === undefined ? '' : ` with NODE_EXTRA_CA_CERTS=${extraCerts} as set on this machine (Node reads those certificates at start-up), ${bareNodeNoCerts.toFixed(0)} ms without`}.`);
 log(`- ${snakeLine}`);
 log(`- Planning (\`run --dry-run\`, fresh workspace) of a 10,000-cell matrix + 1 fan-in stage: median ${median(plan10k).toFixed(0)} ms; 1,000 cells: ${median(plan1k).toFixed(0)} ms (ratio ${(median(plan10k) / median(plan1k)).toFixed(1)}x for 10x the stages). Target < 2 s.`);
 if (append) appendFileSync(join(root, 'bench', 'RESULTS.md'), `${report.join('\n')}\n`);
