@@ -103,4 +103,25 @@ describe('pipeline expansion cache', () => {
     expect(memory(await loadPipeline(file, { kinds: bigger, cache: true }))).toBe(4096);
     expect(memory(await loadPipeline(file, { kinds: registry(2), cache: true }))).not.toBe(4096);
   });
+
+  it('keeps the 64 most recently written entries and removes the old temporary file of a killed writer', async () => {
+    const old = new Date(Date.now() - 2 * 3_600_000);
+    for (let i = 0; i < 70; i++) {
+      const f = join(cacheDir, `${String(i).padStart(64, '0')}.json`);
+      await writeFile(f, '{}');
+      await utimes(f, old, old);
+    }
+    const staleTmp = join(cacheDir, 'x.json.123.tmp');
+    await writeFile(staleTmp, '');
+    await utimes(staleTmp, old, old);
+    const dir = await mkdtemp(join(tmpdir(), 'vpt-ws-'));
+    const file = await pipelineFile(dir, 'pruned');
+    expect(command(await loadPipeline(file, { kinds, cache: true }))).toEqual(['echo', 'pruned']);
+    const left = await readdir(cacheDir);
+    expect(left).toHaveLength(64);
+    expect(left).not.toContain('x.json.123.tmp');
+    // The entry just written survives the pruning and is served.
+    expect(command(await loadPipeline(file, { kinds, cache: true }))).toEqual(['echo', 'pruned']);
+    expect(await readdir(cacheDir)).toEqual(left);
+  });
 });

@@ -9,7 +9,7 @@
  * a cache: any failure to read or write it just means a normal load.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,10 @@ import { PIPELINE_SCHEMA_PATH } from './schema.js';
 /** Bump when the Pipeline model or the expansion changes meaning. */
 const CACHE_FORMAT = 2;
 const RACY_MS = 2000;
+/** Entries kept: every rebuilt loader or new `--set` makes new keys, so old ones are pruned. */
+const MAX_ENTRIES = 64;
+/** A temporary file this old belongs to a writer that was killed. */
+const STALE_TMP_MS = 3_600_000;
 
 interface FileStamp {
   readonly path: string;
@@ -128,8 +132,34 @@ export function writeCachedPipeline(key: string, pipeline: Pipeline, registry: K
     const tmp = `${target}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify({ format: CACHE_FORMAT, key, files, kinds, pipeline } satisfies Entry));
     renameSync(tmp, target);
+    prune(dir);
   } catch {
     // A read-only home or a full disk: no cache, no harm.
+  }
+}
+
+/** Keeps the MAX_ENTRIES most recently written entries and drops killed writers' temporary files. */
+function prune(dir: string): void {
+  const entries: Array<{ path: string; mtimeMs: number }> = [];
+  const now = Date.now();
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    try {
+      const { mtimeMs } = statSync(path);
+      if (name.endsWith('.json')) entries.push({ path, mtimeMs });
+      else if (name.endsWith('.tmp') && now - mtimeMs > STALE_TMP_MS) unlinkSync(path);
+    } catch {
+      // Removed by a concurrent run meanwhile.
+    }
+  }
+  if (entries.length <= MAX_ENTRIES) return;
+  entries.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const { path } of entries.slice(MAX_ENTRIES)) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // Already gone.
+    }
   }
 }
 
