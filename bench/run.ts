@@ -14,8 +14,9 @@ const BENCHES: Record<string, { file: string; args: string[]; needs?: string }> 
   dsl: { file: 'dsl-expand.ts', args: ['--append'] },
   hash: { file: 'hash.ts', args: ['--append'] },
   data: { file: 'data.ts', args: ['--append'] },
-  train: { file: 'train-compare.ts', args: ['--rounds', '3', '--append'] },
-  'train-vitb': { file: 'train-compare.ts', args: ['--rounds', '1', '--vitb', '--append'] },
+  // 20 steps: the first steps of a 2-worker run are slow (worker warm-up), so 6 under-report it.
+  train: { file: 'train-compare.ts', args: ['--rounds', '3', '--steps', '20', '--workers', '1,2', '--append'] },
+  'train-vitb': { file: 'train-compare.ts', args: ['--rounds', '1', '--steps', '20', '--vitb', '--append'] },
   analysis: { file: 'analysis.ts', args: ['--append'] },
   slurm: { file: 'slurm.ts', args: ['--append'], needs: 'slurm' },
 };

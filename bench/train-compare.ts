@@ -4,7 +4,7 @@
  * bench/train_peer.py alternately for R rounds and reports median img/s per model × method ×
  * worker count and the ratio tfjs/PyTorch.
  *
- * Usage: node --import tsx bench/train-compare.ts [--rounds 3] [--steps 6] [--backend wasm] [--workers 2 | --workers 1,2] [--vitb] [--append]
+ * Usage: node --import tsx bench/train-compare.ts [--rounds 3] [--steps 20] [--backend wasm] [--workers 2 | --workers 1,2] [--vitb] [--append]
  * --workers: the data-parallel shards of the tfjs training step (train()'s `workers`), default 2;
  * a list runs each count in every round. --append adds the figures to bench/RESULTS.md.
  */
@@ -20,7 +20,7 @@ const opt = (name: string, fallback: string): string => {
   return i >= 0 ? (argv[i + 1] ?? fallback) : fallback;
 };
 const rounds = Number(opt('rounds', '3'));
-const steps = opt('steps', '6');
+const steps = opt('steps', '20');
 const backend = opt('backend', 'wasm');
 const vitb = argv.includes('--vitb');
 const workerCounts = opt('workers', '2').split(',').map(Number);
