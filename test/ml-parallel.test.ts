@@ -115,6 +115,19 @@ describe('workers = 2', () => {
     });
   }
 
+  it('a batch of one image (17 images, batch 8) still publishes its update to the worker', async () => {
+    const cfg = tinyWith({ promptLength: 2 });
+    const extra = { train: randomData(17, 8) };
+    const one = await trainOnce('vpt-deep', cfg, 1, extra);
+    const two = await trainOnce('vpt-deep', cfg, 2, extra);
+    // A worker left on the weights from before the 1-image step drifts from the next epoch on.
+    two.history.forEach((h, i) => expect(Math.abs(h.train_loss - (one.history[i] as EpochRecord).train_loss), `epoch ${i}`).toBeLessThan(1e-4));
+    const w1 = weights(one.model);
+    for (const [name, v] of weights(two.model)) expect(maxRelDiff(v, w1.get(name) as Float32Array), name).toBeLessThan(1e-5);
+    one.model.dispose();
+    two.model.dispose();
+  });
+
   it('one step: the combined gradient equals the whole-batch gradient within float rounding', async () => {
     const cfg = tinyWith({ promptLength: 2 });
     const data = randomData(8, 3);

@@ -221,7 +221,8 @@ export class TrainStepper {
     const own: Shard = { patches: batch.patches.subarray(0, n0 * row), labels: batch.labels.subarray(0, n0), count: n0, dropoutSeed: batch.dropoutSeed };
     const r0 = await shardGradients(this.model, own);
     if (replies.length === 0) {
-      optimizer.apply(this.model.params, r0.grads, lr);
+      // A batch too small to shard (one image): the workers still need the new weights.
+      this.#update(optimizer, r0.grads, lr);
       return ok({ loss: r0.loss, predicted: r0.predicted });
     }
     const done = await Promise.all(replies);
@@ -245,12 +246,7 @@ export class TrainStepper {
       }
       combined.set(name, out);
     }
-    optimizer.apply(this.model.params, combined, lr, (name, w) => {
-      const off = phase.offsets.get(name);
-      if (off !== undefined) phase.params.set(w, off);
-    });
-    this.#version++;
-    Atomics.store(phase.control, 0, this.#version);
+    this.#update(optimizer, combined, lr);
     let lossSum = n0 * r0.loss;
     const predicted = new Int32Array(B);
     predicted.set(r0.predicted, 0);
@@ -262,6 +258,21 @@ export class TrainStepper {
       at += sizes[i + 1] as number;
     });
     return ok({ loss: lossSum / B, predicted });
+  }
+
+  /** One optimizer step, its new trainable values published to the workers (if any). */
+  #update(optimizer: Optimizer, grads: Parameters<Optimizer['apply']>[1], lr: number): void {
+    const phase = this.#phase as PhaseLayout;
+    if (this.#threads.length === 0) {
+      optimizer.apply(this.model.params, grads, lr);
+      return;
+    }
+    optimizer.apply(this.model.params, grads, lr, (name, w) => {
+      const off = phase.offsets.get(name);
+      if (off !== undefined) phase.params.set(w, off);
+    });
+    this.#version++;
+    Atomics.store(phase.control, 0, this.#version);
   }
 
   #firstFailure(replies: ReadonlyArray<Result<Reply, string>>): { ok: false; error: StepperError } | undefined {
