@@ -109,20 +109,27 @@ export function layerNorm(x: tf.Tensor, scale: tf.Tensor1D, bias: tf.Tensor1D, t
   const shape = x.shape;
   const d = shape[shape.length - 1] as number;
   const x2 = tf.reshape(x, [-1, d]) as tf.Tensor2D;
-  const y = trainParams ? layerNormTrain(x2, scale, bias) : layerNormFrozen(x2, scale, bias);
+  let y: tf.Tensor2D;
+  if (recordingGradients()) y = trainParams ? layerNormTrain(x2, scale, bias) : layerNormFrozen(x2, scale, bias);
+  else {
+    // No tape: the value alone (xhat is not written; the statistics are freed at once).
+    const n = normalize(x2, scale, bias, false);
+    tf.dispose([n.rstd, ...(n.xhat ? [n.xhat] : [])]);
+    y = n.y;
+  }
   return tf.reshape(y, shape);
 }
 
 interface Normalized {
   readonly y: tf.Tensor2D;
-  readonly xhat: tf.Tensor2D;
+  readonly xhat?: tf.Tensor2D;
   readonly rstd: tf.Tensor2D;
 }
 
-/** y = xhat·scale + bias over rows of x [N, D], with xhat and 1/std [N, 1] for the backward pass. */
-function normalize(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D): Normalized {
+/** y = xhat·scale + bias over rows of x [N, D], with xhat (if `keep`) and 1/std [N, 1] for the backward pass. */
+function normalize(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D, keep: boolean): Normalized {
   const simd = simdKernels();
-  if (simd && x.shape[1] % 4 === 0) return simd.layerNorm(x, scale, bias, LAYER_NORM_EPS) as Normalized;
+  if (simd && x.shape[1] % 4 === 0) return simd.layerNorm(x, scale, bias, LAYER_NORM_EPS, keep);
   const mean = tf.mean(x, 1, true);
   const xc = tf.sub(x, mean);
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), 1, true), LAYER_NORM_EPS)) as tf.Tensor2D;
@@ -148,8 +155,8 @@ function layerNormGrads(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D, s
 }
 
 const layerNormTrain = tf.customGrad((x, scale, bias, save) => {
-  const { y, xhat, rstd } = normalize(x as tf.Tensor2D, scale as tf.Tensor1D, bias as tf.Tensor1D);
-  (save as tf.GradSaveFunc)([xhat, rstd, scale as tf.Tensor]);
+  const { y, xhat, rstd } = normalize(x as tf.Tensor2D, scale as tf.Tensor1D, bias as tf.Tensor1D, true);
+  (save as tf.GradSaveFunc)([xhat as tf.Tensor2D, rstd, scale as tf.Tensor]);
   return {
     value: y,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
@@ -161,8 +168,8 @@ const layerNormTrain = tf.customGrad((x, scale, bias, save) => {
 
 function layerNormFrozen(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D): tf.Tensor2D {
   const f = tf.customGrad((xx, save) => {
-    const { y, xhat, rstd } = normalize(xx as tf.Tensor2D, scale, bias);
-    (save as tf.GradSaveFunc)([xhat, rstd]);
+    const { y, xhat, rstd } = normalize(xx as tf.Tensor2D, scale, bias, true);
+    (save as tf.GradSaveFunc)([xhat as tf.Tensor2D, rstd]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
@@ -203,7 +210,10 @@ const softmaxFast = tf.customGrad((x, save) => {
 /** Exact GELU, 0.5·x·(1 + erf(x/√2)), as in the PyTorch VPT code (not the tanh form). */
 export function gelu(x: tf.Tensor, kernels: Kernels = 'plain'): tf.Tensor {
   if (kernels === 'plain') return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
-  return geluFast(x);
+  if (recordingGradients()) return geluFast(x);
+  // No tape (eval, or the forward pass of a recomputed block): the value alone, no slope.
+  const simd = x.dtype === 'float32' ? simdKernels() : undefined;
+  return simd ? simd.gelu(x, false).y : tf.mul(x, tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5));
 }
 
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -217,28 +227,29 @@ const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
  */
 const geluFast = tf.customGrad((x, save) => {
   const xx = x as tf.Tensor;
-  const recording = recordingGradients();
   const simd = xx.dtype === 'float32' ? simdKernels() : undefined;
   if (simd) {
     // One SIMD pass for the value and the slope (the backend's Erf and Exp are scalar loops).
-    const { y, slope } = simd.gelu(xx, recording);
-    if (slope) (save as tf.GradSaveFunc)([slope]);
+    const { y, slope } = simd.gelu(xx, true);
+    (save as tf.GradSaveFunc)([slope as tf.Tensor]);
     return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0] as tf.Tensor)] };
   }
   const cdf = tf.mul(tf.add(tf.erf(tf.mul(xx, Math.SQRT1_2)), 1), 0.5);
-  if (recording) {
-    (save as tf.GradSaveFunc)([tf.add(cdf, tf.mul(xx, tf.mul(tf.exp(tf.mul(tf.square(xx), -0.5)), INV_SQRT_2PI)))]);
-  }
+  (save as tf.GradSaveFunc)([tf.add(cdf, tf.mul(xx, tf.mul(tf.exp(tf.mul(tf.square(xx), -0.5)), INV_SQRT_2PI)))]);
   return {
     value: tf.mul(xx, cdf),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0] as tf.Tensor)],
   };
 }) as (x: tf.Tensor) => tf.Tensor;
 
-/** Whether a gradient tape is recording (tfjs-core 4.22 engine state, pinned; tested through gelu). */
+/**
+ * Whether ops called now are recorded for a gradient: the engine's own test (tfjs-core 4.22 state,
+ * pinned). Inside a custom op's forward function it is false, so callers ask before entering one.
+ */
 function recordingGradients(): boolean {
-  const state = (tf.engine() as unknown as { state?: { gradientDepth?: number } }).state;
-  return state?.gradientDepth === undefined || state.gradientDepth > 0;
+  const state = (tf.engine() as unknown as { state?: { gradientDepth?: number; kernelDepth?: number } }).state;
+  if (state?.gradientDepth === undefined || state.kernelDepth === undefined) return true;
+  return state.gradientDepth > 0 && state.kernelDepth === 0;
 }
 
 /**

@@ -26,8 +26,8 @@ interface Exports {
 export interface SimdKernels {
   /** GELU(x) (exact-erf form to float32 precision) and, if asked, its slope Φ(x) + x·φ(x). */
   gelu(x: tf.Tensor, withSlope: boolean): { y: tf.Tensor; slope?: tf.Tensor };
-  /** LayerNorm over rows of x [N, D] (D a multiple of 4): y, and xhat and rstd [N, 1] for the backward pass. */
-  layerNorm(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D, eps: number): { y: tf.Tensor2D; xhat: tf.Tensor2D; rstd: tf.Tensor2D };
+  /** LayerNorm over rows of x [N, D] (D a multiple of 4): y, and xhat (if `keepXhat`) and rstd [N, 1] for the backward pass. */
+  layerNorm(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D, eps: number, keepXhat: boolean): { y: tf.Tensor2D; xhat?: tf.Tensor2D; rstd: tf.Tensor2D };
   /** LayerNorm's dx, and with `params` dscale and dbias. */
   layerNormGrad(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D, scale: tf.Tensor1D, params: boolean): { dx: tf.Tensor2D; dscale?: tf.Tensor1D; dbias?: tf.Tensor1D };
   /** Column sums of x [N, D] (D a multiple of 4). */
@@ -72,13 +72,13 @@ function bind(heap: WasmHeap): SimdKernels {
       exports.gelu(offset(x), offset(y), slope ? offset(slope) : 0, x.size);
       return slope ? { y, slope } : { y };
     },
-    layerNorm(x, scale, bias, eps) {
+    layerNorm(x, scale, bias, eps, keepXhat) {
       const [rows, d] = x.shape;
       const y = alloc<tf.Tensor2D>([rows, d]);
-      const xhat = alloc<tf.Tensor2D>([rows, d]);
+      const xhat = keepXhat ? alloc<tf.Tensor2D>([rows, d]) : undefined;
       const rstd = alloc<tf.Tensor2D>([rows, 1]);
-      exports.layer_norm(offset(x), offset(scale), offset(bias), offset(y), offset(xhat), offset(rstd), rows, d, eps);
-      return { y, xhat, rstd };
+      exports.layer_norm(offset(x), offset(scale), offset(bias), offset(y), xhat ? offset(xhat) : 0, offset(rstd), rows, d, eps);
+      return xhat ? { y, xhat, rstd } : { y, rstd };
     },
     layerNormGrad(dy, xhat, rstd, scale, params) {
       const [rows, d] = dy.shape;
