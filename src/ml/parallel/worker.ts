@@ -79,7 +79,9 @@ port.on('message', (m: ToWorker) => {
         send(await onStep(m));
       }
     } catch (e) {
-      send({ type: 'failed', message: (e as Error).message });
+      // The stack too: an error deep in tfjs is unplaceable by its message alone.
+      const error = e as Error;
+      send({ type: 'failed', message: error.stack ?? error.message });
     }
   });
 });
