@@ -426,6 +426,17 @@ describe('run records', () => {
     expect(await fs.stat(path.join(store.root, 'runs', fp.slice(0, 2), `${fp}.json`))).toBeTruthy();
   });
 
+  it('a latest pointer written while the lazy listing is taken is still found', async () => {
+    const store = await Store.open(ws);
+    await store.indexRecords();
+    const fp = sha256('latest');
+    const pending = store.setLatest('a', fp);
+    // A miss for another stage lists stages/ now, while the write above is in flight.
+    expect(await store.getLatest('b')).toBeUndefined();
+    await pending;
+    expect(await store.getLatest('a')).toBe(fp);
+  });
+
   it('reads a truncated record as missing, with a warning', async () => {
     const store = await Store.open(ws);
     const fp = sha256('fp2');

@@ -639,8 +639,9 @@ export class Store {
 
   async setLatest(stageId: string, fingerprint: string): Promise<void> {
     const p = path.join(this.dir('stages'), `${stageSlug(stageId)}.json`);
-    this.latestIndex?.add(`${stageSlug(stageId)}.json`);
     await writeFileAtomic(p, `${JSON.stringify({ stageId, fingerprint, updatedAt: new Date().toISOString() })}\n`, { tmpDir: this.dir('tmp') });
+    // After the write: a listing taken while it was in flight may have missed the file.
+    this.latestIndex?.add(`${stageSlug(stageId)}.json`);
   }
 
   async getLatest(stageId: string): Promise<string | undefined> {
