@@ -648,3 +648,27 @@ describe('properties', () => {
     );
   });
 });
+
+describe('threads vs reserved CPUs', () => {
+  const pipeline = (stage: string): Record<string, string> => ({ 'pipeline.yaml': `stages:\n  fit:\n    uses: test.parallel\n${stage}` });
+
+  it('warns (file:line:col, and the pipeline still loads) when a stage keeps more threads busy than it reserves', async () => {
+    const p = await loadOk(pipeline('    resources: { cpu: 1 }\n'));
+    expect(p.warnings).toHaveLength(1);
+    const w = p.warnings?.[0];
+    expect(w?.severity).toBe('warning');
+    expect(w?.reason).toBe('oversubscribed');
+    expect(w?.message).toContain('keeps 2 threads busy but reserves cpu: 1');
+    expect(w?.hint).toContain('resources: { cpu: N }');
+    expect(w?.location?.start.line).toBe(4);
+    expect(w?.location?.start.column).toBe(5);
+  });
+
+  it('is quiet when the threads fit, when the kind default applies, and for GPU stages', async () => {
+    expect((await loadOk(pipeline('    resources: { cpu: 1 }\n    with: { workers: 1 }\n'))).warnings).toBeUndefined();
+    expect((await loadOk(pipeline(''))).warnings).toBeUndefined();
+    expect((await loadOk(pipeline('    resources: { cpu: 1, gpu: 1 }\n'))).warnings).toBeUndefined();
+    expect((await loadOk(pipeline('    with: { workers: 3 }\n'))).warnings?.[0]?.message).toContain('keeps 3 threads busy but reserves cpu: 2');
+  });
+});
+

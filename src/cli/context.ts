@@ -52,6 +52,10 @@ export async function loadWorkspace(file: string, options: PipelineOptions): Pro
     // The diagnostics said it all (with their count); only the exit code is left.
     throw new CliExit(EXIT.invalid, '');
   }
+  if (loaded.value.warnings) {
+    const text = formatDiagnostics(loaded.value.warnings, { color: colorEnabled(process.stderr) });
+    process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
   // Only built-in stages need the registry (their kind's version is part of the fingerprint).
   const kinds = loaded.value.stages.some((s) => s.type === 'builtin') ? await loadBuiltinKinds() : new EmptyRegistry();
   const store = await Store.open(loaded.value.workspace);

@@ -18,7 +18,7 @@ import type { Pipeline } from './model.js';
 import { PIPELINE_SCHEMA_PATH } from './schema.js';
 
 /** Bump when the Pipeline model or the expansion changes meaning. */
-const CACHE_FORMAT = 2;
+const CACHE_FORMAT = 3;
 const RACY_MS = 2000;
 /** Entries kept: every rebuilt loader or new `--set` makes new keys, so old ones are pruned. */
 const MAX_ENTRIES = 64;

@@ -38,7 +38,9 @@ export type DiagnosticReason =
   /** A stage that is neither/both `uses:` and `run:`, or mixes fields of both forms. */
   | 'bad-stage'
   /** A value of the right type but unusable: a memory size or timeout string, an empty `run`. */
-  | 'bad-value';
+  | 'bad-value'
+  /** (warning) A stage runs more threads than the CPUs it reserves. */
+  | 'oversubscribed';
 
 export interface Diagnostic {
   readonly severity: 'error' | 'warning';

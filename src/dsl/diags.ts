@@ -11,11 +11,26 @@ export class Diags {
     location?: SourceRange,
     extra: { hint?: string | undefined; related?: Diagnostic['related'] } = {},
   ): void {
+    this.#add('error', reason, message, location, extra);
+  }
+
+  /** Reported, but the pipeline still loads. */
+  warning(reason: DiagnosticReason, message: string, location?: SourceRange, extra: { hint?: string | undefined } = {}): void {
+    this.#add('warning', reason, message, location, extra);
+  }
+
+  #add(
+    severity: Diagnostic['severity'],
+    reason: DiagnosticReason,
+    message: string,
+    location: SourceRange | undefined,
+    extra: { hint?: string | undefined; related?: Diagnostic['related'] },
+  ): void {
     const key = `${reason}|${message}|${location?.start.file ?? ''}|${location?.start.offset ?? -1}`;
     if (this.#seen.has(key)) return;
     this.#seen.add(key);
     const d: Diagnostic = {
-      severity: 'error',
+      severity,
       reason,
       message,
       ...(location ? { location } : {}),
@@ -25,8 +40,13 @@ export class Diags {
     this.#list.push(d);
   }
 
+  /** Errors only: warnings do not stop a load. */
   get count(): number {
-    return this.#list.length;
+    return this.#list.filter((d) => d.severity === 'error').length;
+  }
+
+  warnings(): Diagnostic[] {
+    return sortDiagnostics(this.#list.filter((d) => d.severity === 'warning'));
   }
 
   /** Sorted by file, then position; file-less diagnostics first. */

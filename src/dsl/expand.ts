@@ -761,6 +761,7 @@ function resolveCell(cell: Cell, ctx: ExpandContext): void {
       cell.state = 'failed';
       return;
     }
+    checkThreads(t, kind, withValue, doc, diags);
     let names: readonly string[];
     try {
       names = kind.outputs(withValue);
@@ -897,4 +898,27 @@ function checkOutputConflicts(cells: readonly Cell[], diags: Diags): void {
       if (parent && parent.cell !== who.cell) report(path.slice(0, cut), parent, who, true);
     }
   }
+}
+
+/**
+ * Warns when a stage keeps more threads busy than the CPUs it reserves (e.g. a training stage with
+ * the default two data-parallel workers and `cpu: 1`): the scheduler would run two such stages on
+ * one core each while each uses two. Not for GPU stages, where the work is not on the CPU threads.
+ */
+function checkThreads(t: Template, kind: StageKind<unknown>, params: Record<string, unknown>, doc: LocatedDoc, diags: Diags): void {
+  if (!kind.threads || t.resources.gpu > 0) return;
+  let threads: number;
+  try {
+    threads = kind.threads(params);
+  } catch {
+    return;
+  }
+  if (!(threads > t.resources.cpu)) return;
+  const declared = 'resources' in t.src.raw;
+  diags.warning(
+    'oversubscribed',
+    `stage \`${t.src.id}\` keeps ${threads} threads busy but reserves cpu: ${t.resources.cpu}, so parallel stages will share cores`,
+    keyOrValue(doc, childPointer(t.src.ptr, declared ? 'resources' : 'uses')),
+    { hint: kind.name.startsWith('train.') ? 'set `workers:` in `with:` to the reserved CPUs, or reserve more (resources: { cpu: N })' : 'reserve more CPUs (resources: { cpu: N })' },
+  );
 }

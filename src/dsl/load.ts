@@ -209,7 +209,8 @@ export function loadPipelineSync(file: string, opts: LoadOptions): Result<Pipeli
   const ctx: ExpandContext = { diags, kinds: opts.kinds, workspace, outputsRoot, params: finalParams, env, defaults };
   const stages = expandStages(templates, ctx);
   if (diags.count > 0) return err(diags.sorted());
-  return ok({ name, file: mainFile, workspace, params: finalParams, stages, files });
+  const warnings = diags.warnings();
+  return ok({ name, file: mainFile, workspace, params: finalParams, stages, files, ...(warnings.length > 0 ? { warnings } : {}) });
 }
 
 function readText(file: string): string | undefined {

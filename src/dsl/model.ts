@@ -1,4 +1,4 @@
-import type { SourceRange } from './diagnostic.js';
+import type { Diagnostic, SourceRange } from './diagnostic.js';
 
 /**
  * The expanded pipeline: what the DSL hands to the planner. Every `matrix:` is expanded,
@@ -17,6 +17,8 @@ export interface Pipeline {
   readonly stages: readonly Stage[];
   /** Every file the pipeline was read from (main file, includes, params files), absolute. */
   readonly files?: readonly string[];
+  /** Warnings of the load (the pipeline is usable); shown by the CLI. */
+  readonly warnings?: readonly Diagnostic[];
 }
 
 export type Stage = BuiltinStage | CommandStage;

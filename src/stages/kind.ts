@@ -25,6 +25,11 @@ export interface StageKind<P = Record<string, unknown>> {
   outputs(params: P): readonly string[];
   /** Resource defaults the YAML may override. */
   readonly resources?: { readonly cpu?: number; readonly gpu?: number; readonly memoryMiB?: number };
+  /**
+   * Threads the stage keeps busy on a CPU backend with these params (default 1): loading warns
+   * when a stage without a GPU reserves fewer CPUs than this.
+   */
+  threads?(params: P): number;
   run(ctx: StageContext<P>): Promise<StageRunResult>;
 }
 

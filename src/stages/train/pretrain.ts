@@ -40,6 +40,8 @@ export const trainPretrain = defineKind<PretrainParams>({
   },
   outputs: () => ['model', 'metrics'],
   resources: { cpu: 2, memoryMiB: 4096 },
+  // defaultWorkers() of src/ml/parallel on wasm and cpu (not imported: kinds stay free of tfjs).
+  threads: (p: PretrainParams) => p.workers ?? 2,
   async run(ctx: StageContext<PretrainParams>): Promise<StageRunResult> {
     const { runTraining } = await import('./runVit.js');
     const p = ctx.params;

@@ -78,6 +78,8 @@ export const trainVit = defineKind<TrainVitParams>({
   },
   outputs: () => ['model', 'metrics', 'predictions'],
   resources: { cpu: 2, memoryMiB: 4096 },
+  // defaultWorkers() of src/ml/parallel on wasm and cpu (not imported: kinds stay free of tfjs).
+  threads: (p: TrainVitParams) => p.workers ?? 2,
   async run(ctx: StageContext<TrainVitParams>): Promise<StageRunResult> {
     const { runTrainVit } = await import('./runVit.js');
     return runTrainVit(ctx);
