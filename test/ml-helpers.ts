@@ -1,5 +1,5 @@
 /** Shared fixtures of the ML tests: a tiny ViT config and seeded synthetic data. */
-import type { ViTConfig } from '../src/ml/index.js';
+import { createViT, type ViT, type ViTConfig } from '../src/ml/index.js';
 import type { Dataset } from '../src/ml/index.js';
 import { createRng } from '../src/util/rng.js';
 
@@ -46,3 +46,11 @@ export function bitsEqual(a: Float32Array, b: Float32Array): boolean {
   for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
   return true;
 }
+
+/** A model built from a config, failing the test on a bad config. */
+export function build(c: ViTConfig, seed = 1): ViT {
+  const m = createViT(c, seed);
+  if (!m.ok) throw new Error(m.error.message);
+  return m.value;
+}
+

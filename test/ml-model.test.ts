@@ -8,18 +8,12 @@ import { createRng } from '../src/util/rng.js';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomData, tinyWith, TINY } from './ml-helpers.js';
+import { build, randomData, TINY, tinyWith } from './ml-helpers.js';
 
 beforeAll(async () => {
   const b = await selectBackend('cpu');
   expect(b.ok).toBe(true);
 });
-
-function build(c: ViTConfig, seed = 1): ViT {
-  const m = createViT(c, seed);
-  if (!m.ok) throw new Error(m.error.message);
-  return m.value;
-}
 
 describe('parameter counts', () => {
   it('ViT-B/16 backbone has exactly 85,798,656 parameters; VPT-deep P=10 adds 92,160', () => {

@@ -9,8 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TrainStepper } from '../src/ml/parallel/stepper.js';
-import { createStepper, createViT, defaultWorkers, methodMode, Optimizer, patchify, selectBackend, shardSizes, train, type EpochRecord, type Method, type TrainOptions, type ViT, type ViTConfig } from '../src/ml/index.js';
-import { bitsEqual, randomData, tinyWith } from './ml-helpers.js';
+import { createStepper, defaultWorkers, methodMode, Optimizer, patchify, selectBackend, shardSizes, train, type EpochRecord, type Method, type TrainOptions, type ViT, type ViTConfig } from '../src/ml/index.js';
+import { bitsEqual, build, randomData, tinyWith } from './ml-helpers.js';
 
 // Every stepper train() creates, so a test can reach its worker threads.
 const created = vi.hoisted(() => [] as TrainStepper[]);
@@ -34,12 +34,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
-
-function build(c: ViTConfig, seed = 1): ViT {
-  const m = createViT(c, seed);
-  if (!m.ok) throw new Error(m.error.message);
-  return m.value;
-}
 
 const weights = (m: ViT): Map<string, Float32Array> => new Map(m.specs.map((s) => [s.name, m.p(s.name).dataSync().slice() as Float32Array]));
 const curves = (h: readonly EpochRecord[]): unknown => h.map(({ imgPerSec: _t, ...rest }) => rest);

@@ -4,9 +4,9 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createViT, evaluate, paramsToNamed, selectBackend, train, TRAIN_STATE_FILE, type EpochRecord, type Method, type ViT, type ViTConfig } from '../src/ml/index.js';
+import { evaluate, paramsToNamed, selectBackend, train, TRAIN_STATE_FILE, type EpochRecord, type Method, type ViT, type ViTConfig } from '../src/ml/index.js';
 import { decodeSafetensors, readSafetensorsHeader } from '../src/io/safetensors.js';
-import { bitsEqual, randomData, tinyWith } from './ml-helpers.js';
+import { bitsEqual, build, randomData, tinyWith } from './ml-helpers.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -16,12 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
-
-function build(c: ViTConfig, seed = 1): ViT {
-  const m = createViT(c, seed);
-  if (!m.ok) throw new Error(m.error.message);
-  return m.value;
-}
 
 function snapshot(m: ViT): Map<string, Float32Array> {
   return new Map(m.specs.map((s) => [s.name, m.p(s.name).dataSync().slice() as Float32Array]));
