@@ -153,7 +153,6 @@ export async function train(o: TrainOptions): Promise<Result<TrainOutcome, Train
   const started = Date.now();
   let imagesSeen = 0;
   let stepper: TrainStepper | undefined;
-  let stepperPhase = '';
 
   try {
     for (let epoch = epochsDone; epoch < totalEpochs; epoch++) {
@@ -167,12 +166,8 @@ export async function train(o: TrainOptions): Promise<Result<TrainOutcome, Train
         if (!created.ok) return err({ reason: 'worker-failed', message: created.error.message, epochsDone: epoch });
         stepper = created.value;
       }
-      // A new phase (or the first epoch of this call) sends the mode and all weights to the workers.
-      if (stepperPhase !== phase.name) {
-        const synced = await stepper.resync();
-        if (!synced.ok) return err({ reason: 'worker-failed', message: synced.error.message, epochsDone: epoch });
-        stepperPhase = phase.name;
-      }
+      // The stepper sends the mode and all weights to its workers at its first step and whenever
+      // model.mode is replaced (a new phase).
       if (!optimizer || optimizerPhase !== phase.name) {
         optimizer?.dispose();
         optimizer = new Optimizer({ kind: phase.optimizer, weightDecay: phase.weightDecay });

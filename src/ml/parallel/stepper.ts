@@ -203,7 +203,7 @@ export class TrainStepper {
       if (!synced.ok) return synced;
     }
     const phase = this.#phase as PhaseLayout;
-    const sizes = shardSizes(batch.count, Math.min(this.workers, this.#threads.length + 1));
+    const sizes = shardSizes(batch.count, this.workers);
     const row = batch.patches.length / batch.count;
     const B = batch.count;
     // Worker shards first, so they compute while this thread does shard 0.
