@@ -229,6 +229,14 @@ describe('worker failure and tear-down', () => {
     m.dispose();
   });
 
+  it('a worker that does not start in time is an error value naming the limit', async () => {
+    const model = build(tinyWith({}));
+    const r = await createStepper(model, { workers: 2, backend: 'cpu', startTimeoutMs: 1 });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.message).toBe('training worker 1 did not start: did not report ready within 0.001 s');
+    model.dispose();
+  });
+
   it('bad worker counts are rejected', async () => {
     const m = build(tinyWith({}));
     const r = await train({ model: m, method: 'linear', train: randomData(8, 1), epochs: 1, warmupEpochs: 0, batchSize: 8, baseLr: 1, weightDecay: 0, seed: 1, workers: 0 });

@@ -48,6 +48,8 @@ export interface StepperOptions {
   readonly workers: number;
   /** Backend the worker threads select; default the one selected in this thread. */
   readonly backend: string;
+  /** How long a worker may take to start its backend (default 120 s). */
+  readonly startTimeoutMs?: number;
 }
 
 /**
@@ -290,6 +292,8 @@ export class TrainStepper {
   }
 }
 
+const WORKER_START_TIMEOUT_MS = 120_000;
+
 /** Starts `workers - 1` worker threads (each selects `backend` and gets a copy of the model) and waits until they are ready. */
 export async function createStepper(model: ViT, o: StepperOptions): Promise<Result<TrainStepper, StepperError>> {
   if (!Number.isInteger(o.workers) || o.workers < 1) return err({ reason: 'worker-failed', message: `workers must be an integer >= 1, got ${o.workers}`, worker: 0 });
@@ -303,7 +307,15 @@ export async function createStepper(model: ViT, o: StepperOptions): Promise<Resu
     }
   }
   const stepper = new TrainStepper(model, o.workers, threads);
-  const ready = await Promise.all(threads.map((t) => t.next()));
+  // A worker starts its backend in about a second; one that never answers must not hold the stage.
+  const limit = o.startTimeoutMs ?? WORKER_START_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<Result<Reply, string>>((resolve) => {
+    timer = setTimeout(() => resolve(err(`did not report ready within ${limit / 1000} s`)), limit);
+    timer.unref();
+  });
+  const ready = await Promise.all(threads.map((t) => Promise.race([t.next(), timedOut])));
+  clearTimeout(timer);
   const failed = ready.findIndex((r) => !r.ok);
   if (failed >= 0) {
     await stepper.dispose();
