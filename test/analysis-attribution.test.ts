@@ -1,3 +1,4 @@
+import '../src/ml/quiet.js';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import sharp from 'sharp';

@@ -4,8 +4,11 @@
  * that do the work. Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline or command line,
  * 130 interrupted.
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { CliExit, EXIT } from './exit-codes.js';
+import { VERSION } from '../version.js';
 
 // Each command's module is imported when the command runs: start-up loads one command's code.
 
@@ -21,7 +24,7 @@ function pipelineOptions(cmd: Command): Command {
 export function buildProgram(): Command {
   const program = new Command('pipeline')
     .description('Declarative, cached, resumable ML pipelines: the VPT vs full fine-tuning study, reproducibly.')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -56,7 +59,13 @@ export function buildProgram(): Command {
       .option('-a, --all', 'list up-to-date stages too'),
   ).action(async (args: string[], opts) => finish(await (await import('./commands/status.js')).statusCommand(args, opts)));
 
-  pipelineOptions(program.command('validate').description('check the pipeline file; print every error with file:line:col').argument('[file]')).action(
+  pipelineOptions(
+    program
+      .command('validate')
+      .description('check the pipeline file (every error with file:line:col), then that each stage has its data (exit 1 if not)')
+      .argument('[file]')
+      .option('--no-data', 'check the file only, not the data its stages need'),
+  ).action(
     async (args: string | undefined, opts) => finish(await (await import('./commands/validate.js')).validateCommand(args ? [args] : [], opts)),
   );
 
@@ -137,10 +146,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-// Runs when executed as the `pipeline` bin (not when imported by tests).
-const invoked = process.argv[1] ?? '';
-if (/[\\/]cli[\\/]main\.(js|ts)$/.test(invoked) || invoked.endsWith('/pipeline')) {
+// Runs when this file is the program (`node dist/cli/main.js`), not when imported: by tests, or
+// by bin/pipeline, the launcher npm puts on the PATH.
+if (isMainModule()) {
   const code = await main(process.argv.slice(2));
   // Exit explicitly: a renderer or a backend may leave handles open.
   process.exit(code);
+}
+
+function isMainModule(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
 }

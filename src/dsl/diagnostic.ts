@@ -40,7 +40,9 @@ export type DiagnosticReason =
   /** A value of the right type but unusable: a memory size or timeout string, an empty `run`. */
   | 'bad-value'
   /** (warning) A stage runs more threads than the CPUs it reserves. */
-  | 'oversubscribed';
+  | 'oversubscribed'
+  /** A stage cannot start: a data package, a data root's files or a `deps:` input is missing. */
+  | 'stage-not-ready';
 
 export interface Diagnostic {
   readonly severity: 'error' | 'warning';

@@ -56,7 +56,16 @@ export async function executePlan(ctx: PlanContext, plan: Plan, options: Execute
   const running = new Set<Promise<void>>();
 
   const upstreamDone = (id: string): boolean => (graph.upstream.get(id) ?? []).every((up) => status.get(up) === 'done' || !status.has(up));
-  const upstreamFailed = (id: string): string | undefined => (graph.upstream.get(id) ?? []).find((up) => status.get(up) === 'failed' || status.get(up) === 'skipped');
+  // For a skipped stage, the failed stage at the root of its chain.
+  const failedRoot = new Map<string, string>();
+  const upstreamFailed = (id: string): string | undefined => {
+    for (const up of graph.upstream.get(id) ?? []) {
+      if (status.get(up) === 'failed') return up;
+      const root = status.get(up) === 'skipped' ? failedRoot.get(up) : undefined;
+      if (root !== undefined) return root;
+    }
+    return undefined;
+  };
 
   const finishCached = async (id: string, decision: Extract<Decision, { action: 'fresh' | 'restore' }>): Promise<boolean> => {
     if (decision.action === 'restore') {
@@ -143,8 +152,9 @@ export async function executePlan(ctx: PlanContext, plan: Plan, options: Execute
       const failedUp = upstreamFailed(id);
       if (failedUp !== undefined) {
         status.set(id, 'skipped');
+        failedRoot.set(id, failedUp);
         counts.skipped++;
-        emit({ type: 'stage-skipped', id, because: `upstream ${failedUp} did not succeed` });
+        emit({ type: 'stage-skipped', id, because: `upstream ${failedUp} did not succeed`, cause: { type: 'upstream-failed', failed: failedUp } });
         progressed = true;
         continue;
       }
@@ -192,7 +202,13 @@ export async function executePlan(ctx: PlanContext, plan: Plan, options: Execute
     if (status.get(id) === 'waiting') {
       status.set(id, 'skipped');
       counts.skipped++;
-      emit({ type: 'stage-skipped', id, because: options.signal.aborted ? 'cancelled' : 'the run stopped after a failure (use --keep-going to continue past failures)' });
+      const cancelled = options.signal.aborted;
+      emit({
+        type: 'stage-skipped',
+        id,
+        because: cancelled ? 'cancelled' : 'the run stopped after a failure (use --keep-going to continue past failures)',
+        cause: { type: cancelled ? 'cancelled' : 'stopped' },
+      });
     }
   }
   await options.lock?.flush();

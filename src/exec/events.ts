@@ -20,9 +20,18 @@ export type RunEvent =
       readonly tail: readonly string[];
       readonly logFile: string | undefined;
     }
-  | { readonly type: 'stage-skipped'; readonly id: string; readonly because: string }
+  | { readonly type: 'stage-skipped'; readonly id: string; readonly because: string; readonly cause: SkipCause }
   | { readonly type: 'warning'; readonly message: string }
   | { readonly type: 'run-end'; readonly summary: RunSummary };
+
+/**
+ * Why a stage did not run. `upstream-failed` names the failed stage at the root of the chain, so
+ * renderers can say "113 stages not run because prep failed" in one line.
+ */
+export type SkipCause =
+  | { readonly type: 'upstream-failed'; readonly failed: string }
+  | { readonly type: 'stopped' }
+  | { readonly type: 'cancelled' };
 
 export interface RunSummary {
   readonly ran: number;

@@ -4,6 +4,7 @@
  * native import is guarded: the native packages are optional and often absent or half-installed,
  * in which case selection falls through to the next candidate.
  */
+import './quiet.js';
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone has no gradient functions; the union package registers them like this.
 import './gradients.js';

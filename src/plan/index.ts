@@ -4,3 +4,4 @@ export { selectStages, matchStages, patternToRegExp, type SelectionOptions, type
 export { fingerprintDoc, fingerprintOf, FINGERPRINT_SCHEMA, type FingerprintDoc } from './fingerprint.js';
 export { explainChange, diffValues } from './explain.js';
 export { describeReason, type Reason } from './reasons.js';
+export { preflight, preflightAll, type PreflightContext } from './preflight.js';

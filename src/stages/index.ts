@@ -9,7 +9,7 @@ import { trainKinds } from './train/index.js';
 import { analysisKinds } from './analysis/index.js';
 import { reportKinds } from './report/index.js';
 
-export type { StageKind, StageContext, StageRunResult, ProgressUpdate, JsonSchema } from './kind.js';
+export type { StageKind, StageContext, StageRunResult, ProgressUpdate, JsonSchema, CheckEnv, StageProblem } from './kind.js';
 export { defineKind } from './kind.js';
 export { KindRegistry } from './registry.js';
 

@@ -30,7 +30,28 @@ export interface StageKind<P = Record<string, unknown>> {
    * when a stage without a GPU reserves fewer CPUs than this.
    */
   threads?(params: P): number;
+  /**
+   * What must be in place before the stage can start (a data package, the files under a data
+   * root), checked for every stage a run will start before it starts any, and by `pipeline
+   * validate` and `run --dry-run`. File-system look-ups only: no ML code. Empty when ready.
+   */
+  check?(params: P, env: CheckEnv): Promise<readonly StageProblem[]>;
   run(ctx: StageContext<P>): Promise<StageRunResult>;
+}
+
+/** What a kind's `check` may use: the workspace, as `run` sees it. */
+export interface CheckEnv {
+  readonly workspace: string;
+  resolve(workspaceRelative: string): string;
+}
+
+/** One reason a stage cannot start, with what to do about it. */
+export interface StageProblem {
+  readonly message: string;
+  /** The absolute path it is about, when one (so a missing `deps:` path is not reported twice). */
+  readonly path?: string;
+  /** e.g. `apt-get install dataset-fashion-mnist`. */
+  readonly hint?: string;
 }
 
 export interface StageContext<P = Record<string, unknown>> {

@@ -8,6 +8,7 @@ export { palette, colorEnabled, type Palette } from './color.js';
 export { formatProgress, formatClock, formatDuration, formatReasons, formatMetrics } from './format.js';
 export { PlainRenderer } from './plain.js';
 export { JsonRenderer } from './json.js';
+export { SkipTally } from './skips.js';
 
 export interface RendererChoice {
   readonly json: boolean;

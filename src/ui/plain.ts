@@ -2,6 +2,7 @@ import type { RunEvent } from '../exec/events.js';
 import { palette, type Palette } from './color.js';
 import { formatDuration, formatMetrics, formatProgress, formatReasons } from './format.js';
 import type { Renderer } from './renderer.js';
+import { SkipTally } from './skips.js';
 
 /** Progress of one stage is printed at most this often when stdout is not a TTY (CI logs). */
 const PROGRESS_EVERY_MS = 10_000;
@@ -10,6 +11,7 @@ const PROGRESS_EVERY_MS = 10_000;
 export class PlainRenderer implements Renderer {
   readonly #c: Palette;
   readonly #lastProgress = new Map<string, { at: number; phase: string | undefined; current: number }>();
+  readonly #skips = new SkipTally();
 
   constructor(
     private readonly out: NodeJS.WritableStream = process.stdout,
@@ -59,12 +61,14 @@ export class PlainRenderer implements Renderer {
         if (event.logFile) line(c.dim(`    full log: ${event.logFile}`));
         break;
       case 'stage-skipped':
-        line(`${c.dim('-')} ${event.id} skipped: ${event.because}`);
+        this.#skips.add(event);
+        if (this.verbose) line(`${c.dim('-')} ${event.id} skipped: ${event.because}`);
         break;
       case 'warning':
         line(c.yellow(`warning: ${event.message}`));
         break;
       case 'run-end': {
+        for (const text of this.#skips.lines(this.verbose)) line(c.dim(`- ${text}`));
         const s = event.summary;
         const text = `${s.cancelled ? 'cancelled' : s.failed > 0 ? 'failed' : 'done'}: ${s.ran} ran, ${s.restored} restored, ${s.fresh} up to date, ${s.failed} failed, ${s.skipped} skipped in ${formatDuration(s.durationMs)}`;
         line(s.failed > 0 || s.cancelled ? c.red(text) : c.green(text));

@@ -1,15 +1,15 @@
 import { availableParallelism, totalmem } from 'node:os';
-import { LockUpdater } from '../../exec/lock-updater.js';
-import { executePlan, type Capacity } from '../../exec/coordinator.js';
+import type { Capacity } from '../../exec/coordinator.js';
+import { checkPlanReady, runPipeline } from '../../exec/run-pipeline.js';
 import type { Executor } from '../../exec/executor.js';
 import { LocalExecutor } from '../../exec/local.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunEvent } from '../../exec/events.js';
-import { planPipeline } from '../../plan/index.js';
-import { acquireWorkspaceLock } from '../../store/index.js';
+import { formatDiagnostics, type Diagnostic } from '../../dsl/index.js';
+import { planPipeline, type PlanError } from '../../plan/index.js';
 import { colorEnabled, palette } from '../../ui/color.js';
-import { chooseRenderer } from '../../ui/index.js';
+import { chooseRenderer, SkipTally } from '../../ui/index.js';
 import { loadWorkspace, splitFileAndTargets, type PipelineOptions } from '../context.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 import { planAsJson, renderPlan } from '../plan-report.js';
@@ -50,19 +50,25 @@ export async function runCommand(positionals: string[], options: RunOptions): Pr
 
   if (options.dryRun) {
     const plan = await planPipeline({ pipeline, store, kinds }, planOptions);
-    if (!plan.ok) throw new CliExit(EXIT.invalid, `${plan.error.message}${'hint' in plan.error && plan.error.hint ? ` (${plan.error.hint})` : ''}`);
+    const notReady = await checkPlanReady({ pipeline, store, kinds }, plan, planOptions);
+    printDiagnostics(notReady);
+    if (!plan.ok) throw new CliExit(EXIT.invalid, describePlanError(plan.error));
     process.stdout.write(options.json ? `${JSON.stringify(planAsJson(plan.value))}\n` : renderPlan(plan.value, c, options.verbose === true));
     await store.flushStatCache();
-    return EXIT.ok;
+    return notReady.length > 0 ? EXIT.stageFailed : EXIT.ok;
   }
 
+  const executor = await createExecutor(options.executor, pipeline.workspace);
+  if (executor.name === 'slurm') {
+    const reachable = await (executor as import('../../exec/slurm/index.js').SlurmExecutor).check();
+    if (!reachable.ok) throw new CliExit(EXIT.invalid, `--executor slurm: the cluster does not answer: ${reachable.error.message}`);
+  } else if (existsSync(join(store.root, 'slurm'))) {
+    // Jobs a killed `--executor slurm` run left behind are collected only by another Slurm run.
+    const { listRecords, slurmPaths } = await import('../../exec/slurm/index.js');
+    const left = await listRecords(slurmPaths(pipeline.workspace));
+    if (left.length > 0) process.stderr.write(`note: ${left.length} Slurm job(s) of an earlier run are recorded in this workspace; \`pipeline run --executor slurm\` collects them (this run may do their stages again locally)\n`);
+  }
   const abort = new AbortController();
-  const lock = await acquireWorkspaceLock(pipeline.workspace, {
-    wait: options.wait === true,
-    signal: abort.signal,
-    onWait: (holder) => process.stderr.write(`waiting for the run of pid ${holder.pid} on ${holder.hostname} (started ${holder.startedAt}) to finish...\n`),
-  });
-  if (!lock.ok) throw new CliExit(EXIT.stageFailed, `${lock.error.message}\n(use --wait to wait for it)`);
   let interrupted = 0;
   const onSignal = (): void => {
     interrupted++;
@@ -75,65 +81,79 @@ export async function runCommand(positionals: string[], options: RunOptions): Pr
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let renderer: Awaited<ReturnType<typeof chooseRenderer>> | undefined;
+  const failures: Extract<RunEvent, { type: 'stage-failed' }>[] = [];
+  const skips = new SkipTally();
   try {
-    await store.cleanTmp();
-    const plan = await planPipeline({ pipeline, store, kinds }, planOptions);
-    if (!plan.ok) throw new CliExit(EXIT.invalid, `${plan.error.message}${'hint' in plan.error && plan.error.hint ? ` (${plan.error.hint})` : ''}`);
-    const executor = await createExecutor(options.executor, pipeline.workspace);
-    if (executor.name === 'slurm') {
-      const reachable = await (executor as import('../../exec/slurm/index.js').SlurmExecutor).check();
-      if (!reachable.ok) throw new CliExit(EXIT.invalid, `--executor slurm: the cluster does not answer: ${reachable.error.message}`);
-    } else if (existsSync(join(store.root, 'slurm'))) {
-      // Jobs a killed `--executor slurm` run left behind are collected only by another Slurm run.
-      const { listRecords, slurmPaths } = await import('../../exec/slurm/index.js');
-      const left = await listRecords(slurmPaths(pipeline.workspace));
-      if (left.length > 0) process.stderr.write(`note: ${left.length} Slurm job(s) of an earlier run are recorded in this workspace; \`pipeline run --executor slurm\` collects them (this run may do their stages again locally)\n`);
-    }
-    const workingStages = plan.value.graph.order
-      .filter((id) => {
-        const action = plan.value.decisions.get(id)?.action;
-        return action === 'run' || action === 'pending' || action === 'restore';
-      })
-      .map((id) => [id, plan.value.graph.stage(id).template] as const);
-    const renderer = await chooseRenderer({ json: options.json === true, stages: workingStages, verbose: options.verbose === true });
-    const failures: Extract<RunEvent, { type: 'stage-failed' }>[] = [];
-    const emit = (event: RunEvent): void => {
-      if (event.type === 'stage-failed' && !event.willRetry) failures.push(event);
-      renderer.emit(event);
-    };
-    const summary = await executePlan(
+    const run = await runPipeline(
       { pipeline, store, kinds },
-      plan.value,
       {
+        plan: planOptions,
         jobs,
-        keepGoing: options.keepGoing === true,
-        backend: options.backend ?? process.env['VPT_BACKEND'],
-        executor,
         capacity,
+        keepGoing: options.keepGoing === true,
+        backend: options.backend,
+        executor,
         signal: abort.signal,
-        lock: await LockUpdater.open(lockPath, pipeline, store.root),
-        watchParent: executor.name === 'local',
+        lockPath,
+        wait: options.wait === true,
+        onWait: (holder) => process.stderr.write(`waiting for the run of pid ${holder.pid} on ${holder.hostname} (started ${holder.startedAt}) to finish...\n`),
+        onPlan: async (plan) => {
+          const workingStages = plan.graph.order
+            .filter((id) => {
+              const action = plan.decisions.get(id)?.action;
+              return action === 'run' || action === 'pending' || action === 'restore';
+            })
+            .map((id) => [id, plan.graph.stage(id).template] as const);
+          renderer = await chooseRenderer({ json: options.json === true, stages: workingStages, verbose: options.verbose === true });
+        },
+        emit: (event) => {
+          if (event.type === 'stage-failed' && !event.willRetry) failures.push(event);
+          if (event.type === 'stage-skipped') skips.add(event);
+          renderer?.emit(event);
+        },
       },
-      emit,
     );
-    await renderer.close();
+    await renderer?.close();
     await executor.close?.();
-    if (renderer.kind === 'listr') printFailures(failures, c, summary);
+    if (!run.ok) {
+      switch (run.error.reason) {
+        case 'busy':
+          throw new CliExit(EXIT.stageFailed, `${run.error.message}\n(use --wait to wait for it)`);
+        case 'not-ready':
+          printDiagnostics(run.error.diagnostics);
+          throw new CliExit(EXIT.stageFailed, 'nothing was run');
+        case 'plan':
+          throw new CliExit(EXIT.invalid, describePlanError(run.error.error));
+      }
+    }
+    const summary = run.value;
+    if (renderer?.kind === 'listr') printFailures(failures, skips, c, summary);
     return summary.cancelled ? EXIT.interrupted : summary.failed > 0 ? EXIT.stageFailed : EXIT.ok;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await store.flushStatCache();
-    await lock.value.release();
   }
 }
 
-function printFailures(failures: Extract<RunEvent, { type: 'stage-failed' }>[], c: ReturnType<typeof palette>, summary: { ran: number; restored: number; fresh: number; failed: number; skipped: number; durationMs: number }): void {
+function describePlanError(error: PlanError): string {
+  return `${error.message}${'hint' in error && error.hint ? ` (${error.hint})` : ''}`;
+}
+
+function printDiagnostics(diagnostics: readonly Diagnostic[]): void {
+  if (diagnostics.length === 0) return;
+  const text = formatDiagnostics(diagnostics, { color: colorEnabled(process.stderr) });
+  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+function printFailures(failures: Extract<RunEvent, { type: 'stage-failed' }>[], skips: SkipTally, c: ReturnType<typeof palette>, summary: { ran: number; restored: number; fresh: number; failed: number; skipped: number; durationMs: number }): void {
   for (const f of failures) {
     process.stderr.write(`${c.red('✖')} ${f.id}: ${f.message}\n`);
     for (const line of f.tail) process.stderr.write(c.dim(`    │ ${line}\n`));
     if (f.logFile) process.stderr.write(c.dim(`    full log: ${f.logFile}\n`));
   }
+  // The live view shows no per-stage skip lines, so the summary never says "--verbose lists them".
+  for (const line of skips.lines(true)) process.stderr.write(c.dim(`- ${line}\n`));
   process.stdout.write(`${summary.ran} ran, ${summary.restored} restored, ${summary.fresh} up to date, ${summary.failed} failed, ${summary.skipped} skipped\n`);
 }
 

@@ -2,6 +2,7 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { err, type Result } from '../../util/result.js';
+import type { StageProblem } from '../kind.js';
 import { dataError, type DataError } from './errors.js';
 import { readIdxPair, type IdxDataset } from './idx.js';
 
@@ -17,6 +18,32 @@ export const FASHION_MNIST_CLASSES = [
 ] as const;
 
 export const INSTALL_HINT = 'apt-get install dataset-fashion-mnist';
+
+const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+
+/**
+ * The check a stage reading IDX files runs before it starts: `files` are paths under `dir`. With
+ * every file missing from the Debian package's folder, one problem says to install the package.
+ */
+export async function checkIdxFiles(dir: string, files: readonly string[]): Promise<StageProblem[]> {
+  const missing: string[] = [];
+  for (const name of files) if (!(await exists(join(dir, name)))) missing.push(name);
+  if (missing.length === 0) return [];
+  const isPackageDir = dir === FASHION_MNIST_DIR;
+  if (isPackageDir && missing.length === files.length) {
+    return [{ message: `Fashion-MNIST is not installed (${dir} is missing)`, path: dir, hint: `${INSTALL_HINT} (Debian/Ubuntu, as root)` }];
+  }
+  return [{
+    message: `${missing.length} IDX file(s) missing in ${dir}: ${missing.join(', ')}`,
+    ...(isPackageDir ? { hint: `${INSTALL_HINT} --reinstall` } : {}),
+  }];
+}
+
+const DEFAULT_FILES = [FASHION_MNIST_FILES.train.images, FASHION_MNIST_FILES.train.labels, FASHION_MNIST_FILES.test.images, FASHION_MNIST_FILES.test.labels];
+
+export function checkFashionMnist(dir: string = FASHION_MNIST_DIR): Promise<StageProblem[]> {
+  return checkIdxFiles(dir, DEFAULT_FILES);
+}
 
 export interface FashionMnist {
   readonly train: IdxDataset;

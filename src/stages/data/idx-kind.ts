@@ -5,7 +5,7 @@ import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
 import type { PixelFormat, TaskGroup, TaskMeta } from '../../io/shards.js';
 import { err, ok, type Result } from '../../util/result.js';
 import { dataError, DataStageError, type DataError } from './errors.js';
-import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, FASHION_MNIST_FILES, INSTALL_HINT } from './fashion-mnist.js';
+import { checkIdxFiles, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, FASHION_MNIST_FILES, INSTALL_HINT } from './fashion-mnist.js';
 import { readIdxPair, type IdxDataset } from './idx.js';
 import { newCanvas, pasteItem, toBytes } from './mini/raster.js';
 import { groupSchema, pixelFormatSchema, resolvePath, sizesSchema } from './params.js';
@@ -152,6 +152,13 @@ export const idxKind = defineKind<IdxParams>({
   },
   outputs: () => ['tasks'],
   resources: { cpu: 1, memoryMiB: 1024 },
+  check: (p, env) =>
+    checkIdxFiles(p.dir === undefined ? FASHION_MNIST_DIR : resolvePath(env, p.dir), [
+      p.trainImages ?? FASHION_MNIST_FILES.train.images,
+      p.trainLabels ?? FASHION_MNIST_FILES.train.labels,
+      p.testImages ?? FASHION_MNIST_FILES.test.images,
+      p.testLabels ?? FASHION_MNIST_FILES.test.labels,
+    ]),
   async run(ctx: StageContext<IdxParams>): Promise<StageRunResult> {
     const bad = checkSizes(ctx.params.sizes ?? []);
     if (bad) throw new DataStageError(dataError('bad-params', bad));

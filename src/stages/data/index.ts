@@ -5,11 +5,11 @@ import { imageFolderKind } from './imagefolder.js';
 import { idxKind } from './idx-kind.js';
 import { miniVtabKind } from './mini-vtab.js';
 
-export { vtab1kKind, findVtabFolders, readVtabTaskFolder, buildVtabTask, type Vtab1kParams, type VtabFolder } from './vtab1k.js';
+export { vtab1kKind, checkVtabRoot, findVtabFolders, readVtabTaskFolder, buildVtabTask, type Vtab1kParams, type VtabFolder } from './vtab1k.js';
 export { VTAB_TASKS, VTAB_LIST_FILES, IMAGENET_NORMALIZATION, findVtabTask, type VtabTask } from './tasks.js';
 export { parseListFile, readListFile, type ListEntry } from './listfile.js';
 export { parseIdx, readIdx, readIdxPair, type IdxArray, type IdxDataset } from './idx.js';
-export { loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, INSTALL_HINT, type FashionMnist } from './fashion-mnist.js';
+export { loadFashionMnist, checkFashionMnist, checkIdxFiles, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, INSTALL_HINT, type FashionMnist } from './fashion-mnist.js';
 export { planVariants, drawTrainVal, drawOneShot, permutation, checkSizes, type SplitPlan, type VariantOptions } from './splits.js';
 export { createDecodePool, type DecodePool, type DecodeRequest, type DecodedImage, type ResizeKernel } from './decode.js';
 export { writeMemoryTask, writeFileTask, taskJson, type MemorySplit, type FileItem, type FileTaskPlan, type TaskMetaBase } from './write-task.js';

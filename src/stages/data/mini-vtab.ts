@@ -4,7 +4,7 @@ import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
 import type { PixelFormat, TaskMeta } from '../../io/shards.js';
 import { err, ok, type Result } from '../../util/result.js';
 import { dataError, DataStageError, type DataError } from './errors.js';
-import { FASHION_MNIST_DIR, FASHION_MNIST_FILES, loadFashionMnist } from './fashion-mnist.js';
+import { checkFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_FILES, loadFashionMnist } from './fashion-mnist.js';
 import { generate, makeItemBank, MINI_TASKS, PRETRAIN_CLASSES, PRETRAIN_SPEC, taskRng, type Generated, type MiniTaskSpec } from './mini/suite.js';
 import { pixelFormatSchema, resolvePath, sizesSchema } from './params.js';
 import { checkSizes, planVariants } from './splits.js';
@@ -168,6 +168,7 @@ export const miniVtabKind = defineKind<MiniVtabParams>({
   },
   outputs: () => ['tasks'],
   resources: { cpu: 1, memoryMiB: 1024 },
+  check: (p, env) => checkFashionMnist(p.fashionMnistDir === undefined ? FASHION_MNIST_DIR : resolvePath(env, p.fashionMnistDir)),
   async run(ctx: StageContext<MiniVtabParams>): Promise<StageRunResult> {
     const p = ctx.params;
     const bad = checkSizes(p.sizes ?? []);

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
+import { defineKind, type StageContext, type StageProblem, type StageRunResult } from '../kind.js';
 import { readTaskMeta, type PixelFormat } from '../../io/shards.js';
 import { err, ok, type Result } from '../../util/result.js';
 import type { DecodePool, ResizeKernel } from './decode.js';
@@ -35,8 +35,8 @@ export interface VtabFolder {
   readonly dir: string;
 }
 
-/** Maps the requested tasks (or all recognisable folders) to folders under root. */
-export async function findVtabFolders(root: string, requested?: readonly string[]): Promise<Result<{ folders: VtabFolder[]; notes: string[] }, DataError>> {
+/** The folders under root that name a VTAB task, by canonical task name (first folder wins). */
+async function taskFoldersUnder(root: string): Promise<Result<{ byTask: Map<string, VtabFolder>; notes: string[] }, DataError>> {
   let entries;
   try {
     entries = await readdir(root, { withFileTypes: true });
@@ -52,6 +52,14 @@ export async function findVtabFolders(root: string, requested?: readonly string[
     if (seen) { notes.push(`${task.name}: folders ${seen.dir} and ${entry} both name it; using the first`); continue; }
     byTask.set(task.name, { task, dir: join(root, entry) });
   }
+  return ok({ byTask, notes });
+}
+
+/** Maps the requested tasks (or all recognisable folders) to folders under root. */
+export async function findVtabFolders(root: string, requested?: readonly string[]): Promise<Result<{ folders: VtabFolder[]; notes: string[] }, DataError>> {
+  const under = await taskFoldersUnder(root);
+  if (!under.ok) return under;
+  const { byTask, notes } = under.value;
   if (!requested) {
     if (byTask.size === 0) return err(dataError('bad-layout', 'no folder here names a VTAB-1k task (e.g. cifar100, dtd, svhn, clevr_count)', root));
     return ok({ folders: [...byTask.values()], notes });
@@ -65,6 +73,43 @@ export async function findVtabFolders(root: string, requested?: readonly string[
     folders.push(folder);
   }
   return ok({ folders, notes });
+}
+
+/**
+ * The dry check of a data root, before anything runs: every requested task without a folder, and
+ * every task folder without images/ or one of the list files, each task on one line.
+ */
+export async function checkVtabRoot(root: string, requested?: readonly string[]): Promise<StageProblem[]> {
+  const under = await taskFoldersUnder(root);
+  if (!under.ok) {
+    const absent = !(await stat(root).then(() => true, () => false));
+    const detail = absent ? 'does not exist' : `cannot be read (${under.error.message.replace(/^cannot list the VTAB-1k root: /, '')})`;
+    return [{ message: `the VTAB-1k root ${root} ${detail}`, path: root, hint: 'docs/vtab-full.md says where the release comes from and how to point the pipeline at it' }];
+  }
+  const { byTask } = under.value;
+  const problems: StageProblem[] = [];
+  const folders: VtabFolder[] = [];
+  for (const name of requested ?? [...byTask.keys()]) {
+    const task = findVtabTask(name);
+    if (!task) {
+      problems.push({ message: `"${name}" is not one of the 19 VTAB-1k tasks or their aliases` });
+      continue;
+    }
+    const folder = byTask.get(task.name);
+    if (folder) folders.push(folder);
+    else problems.push({ message: `${task.name}: no folder under ${root} (accepted names: ${[task.name, ...task.aliases].join(', ')})` });
+  }
+  if (requested === undefined && byTask.size === 0) {
+    problems.push({ message: `no folder under ${root} names a VTAB-1k task (e.g. cifar100, dtd, svhn, clevr_count)`, hint: 'see docs/vtab-full.md for the layout' });
+  }
+  const isFile = (p: string): Promise<boolean> => stat(p).then((st) => st.isFile(), () => false);
+  for (const folder of folders) {
+    const missing: string[] = [];
+    if (!(await stat(join(folder.dir, 'images')).then((st) => st.isDirectory(), () => false))) missing.push('images/');
+    for (const list of VTAB_LIST_FILES) if (!(await isFile(join(folder.dir, `${list}.txt`)))) missing.push(`${list}.txt`);
+    if (missing.length > 0) problems.push({ message: `${folder.task.name} (${folder.dir}): missing ${missing.join(', ')}` });
+  }
+  return problems;
 }
 
 export interface VtabTaskInput {
@@ -224,6 +269,7 @@ export const vtab1kKind = defineKind<Vtab1kParams>({
   },
   outputs: () => ['tasks'],
   resources: { cpu: 2, memoryMiB: 2048 },
+  check: (p, env) => checkVtabRoot(resolvePath(env, p.root), p.tasks),
   async run(ctx: StageContext<Vtab1kParams>): Promise<StageRunResult> {
     const fail = (e: DataError): never => { throw new DataStageError(e); };
     const bad = checkSizes(ctx.params.sizes ?? []);
