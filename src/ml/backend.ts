@@ -77,6 +77,17 @@ export async function selectBackend(requested?: string): Promise<Result<BackendI
   return err({ reason: 'unavailable', message: `no backend could start (${skipped.join('; ')})` });
 }
 
+/**
+ * The stage-log line: which backend runs, with its flags, and why it was chosen (asked for, or
+ * the first of the order that started, with what the faster ones said).
+ */
+export function describeBackend(info: BackendInfo): string {
+  const why = info.requested === 'auto'
+    ? `the fastest that started${info.skipped.length > 0 ? `; not started: ${info.skipped.join('; ')}` : ''}`
+    : `asked for (${info.requested})`;
+  return `backend ${info.backend} (tfjs ${info.tfjsVersion}, simd ${info.simd}, threads ${info.threads}): ${why}`;
+}
+
 /** The flags as a flat record for StageRunResult.environment. */
 export function backendEnvironment(info: BackendInfo): Record<string, string | number | boolean> {
   return {

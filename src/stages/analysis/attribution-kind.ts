@@ -95,6 +95,7 @@ export const attributionKind = defineKind<AttributionParams>({
     const ml = await import('../../ml/index.js');
     const backend = await ml.selectBackend(ctx.backend);
     if (!backend.ok) throw new AnalysisStageError(backend.error.reason, backend.error.message);
+    ctx.log(ml.describeBackend(backend.value));
     const tf = await import('@tensorflow/tfjs-core');
     const an = await import('../../ml/analysis/index.js');
     const { loadSplit } = await import('../../io/shards.js');

@@ -194,6 +194,7 @@ export const fidKind = defineKind<FidParams>({
     const ml = await import('../../ml/index.js');
     const backend = await ml.selectBackend(ctx.backend);
     if (!backend.ok) throw new AnalysisStageError(backend.error.reason, backend.error.message);
+    ctx.log(ml.describeBackend(backend.value));
     const { frechetDistance } = await import('../../ml/analysis/index.js');
     const ex = await makeExtractor(ctx, p.features);
     const refSplit = p.referenceSplit ?? 'train800val200';

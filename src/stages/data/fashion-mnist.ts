@@ -22,27 +22,22 @@ export const INSTALL_HINT = 'apt-get install dataset-fashion-mnist';
 const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
 
 /**
- * The check a stage reading IDX files runs before it starts: `files` are paths under `dir`. With
- * every file missing from the Debian package's folder, one problem says to install the package.
+ * The check a stage reading IDX files runs before it starts: `files` are names under `dir`. For
+ * Fashion-MNIST's own file names, the problem says how to install the Debian package.
  */
-export async function checkIdxFiles(dir: string, files: readonly string[]): Promise<StageProblem[]> {
+export async function checkIdxFiles(dir: string, files: readonly string[], fashionMnist: boolean): Promise<StageProblem[]> {
   const missing: string[] = [];
   for (const name of files) if (!(await exists(join(dir, name)))) missing.push(name);
   if (missing.length === 0) return [];
-  const isPackageDir = dir === FASHION_MNIST_DIR;
-  if (isPackageDir && missing.length === files.length) {
-    return [{ message: `Fashion-MNIST is not installed (${dir} is missing)`, path: dir, hint: `${INSTALL_HINT} (Debian/Ubuntu, as root)` }];
-  }
-  return [{
-    message: `${missing.length} IDX file(s) missing in ${dir}: ${missing.join(', ')}`,
-    ...(isPackageDir ? { hint: `${INSTALL_HINT} --reinstall` } : {}),
-  }];
+  const hint = `${INSTALL_HINT} (Debian/Ubuntu, as root) installs it in ${FASHION_MNIST_DIR}`;
+  if (fashionMnist && missing.length === files.length) return [{ message: `Fashion-MNIST is not installed (no IDX files in ${dir})`, path: dir, hint }];
+  return [{ message: `${missing.length} IDX file(s) missing in ${dir}: ${missing.join(', ')}`, ...(fashionMnist ? { hint } : {}) }];
 }
 
-const DEFAULT_FILES = [FASHION_MNIST_FILES.train.images, FASHION_MNIST_FILES.train.labels, FASHION_MNIST_FILES.test.images, FASHION_MNIST_FILES.test.labels];
+const FASHION_FILE_NAMES = [FASHION_MNIST_FILES.train.images, FASHION_MNIST_FILES.train.labels, FASHION_MNIST_FILES.test.images, FASHION_MNIST_FILES.test.labels];
 
 export function checkFashionMnist(dir: string = FASHION_MNIST_DIR): Promise<StageProblem[]> {
-  return checkIdxFiles(dir, DEFAULT_FILES);
+  return checkIdxFiles(dir, FASHION_FILE_NAMES, true);
 }
 
 export interface FashionMnist {

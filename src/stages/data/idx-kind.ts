@@ -153,12 +153,12 @@ export const idxKind = defineKind<IdxParams>({
   outputs: () => ['tasks'],
   resources: { cpu: 1, memoryMiB: 1024 },
   check: (p, env) =>
-    checkIdxFiles(p.dir === undefined ? FASHION_MNIST_DIR : resolvePath(env, p.dir), [
-      p.trainImages ?? FASHION_MNIST_FILES.train.images,
-      p.trainLabels ?? FASHION_MNIST_FILES.train.labels,
-      p.testImages ?? FASHION_MNIST_FILES.test.images,
-      p.testLabels ?? FASHION_MNIST_FILES.test.labels,
-    ]),
+    checkIdxFiles(
+      p.dir === undefined ? FASHION_MNIST_DIR : resolvePath(env, p.dir),
+      [p.trainImages ?? FASHION_MNIST_FILES.train.images, p.trainLabels ?? FASHION_MNIST_FILES.train.labels, p.testImages ?? FASHION_MNIST_FILES.test.images, p.testLabels ?? FASHION_MNIST_FILES.test.labels],
+      // The same test as the run's: Fashion-MNIST's own file names.
+      p.trainImages === undefined && p.testImages === undefined,
+    ),
   async run(ctx: StageContext<IdxParams>): Promise<StageRunResult> {
     const bad = checkSizes(ctx.params.sizes ?? []);
     if (bad) throw new DataStageError(dataError('bad-params', bad));

@@ -4,7 +4,7 @@ import type { StageContext, StageRunResult } from '../kind.js';
 import { loadSplit, readTaskMeta, type SplitData, type TaskMeta } from '../../io/shards.js';
 import {
   backendEnvironment, countParams, createViT, evaluate, loadModelFile, loadViTNpz, methodPrompts, defaultPromptDropout, saveModel,
-  defaultWorkers, selectBackend, train, type Dataset, type EpochRecord, type Method, type ViT, type ViTConfig,
+  defaultWorkers, describeBackend, selectBackend, train, type Dataset, type EpochRecord, type Method, type ViT, type ViTConfig,
 } from '../../ml/index.js';
 import { int, num, readJson, resolveModelConfig, StageParamError, writeJson, type ModelParam } from './common.js';
 import type { TrainVitParams } from './vit.js';
@@ -87,7 +87,7 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
   const p = ctx.params;
   const backend = await selectBackend(ctx.backend);
   if (!backend.ok) throw new Error(backend.error.message);
-  ctx.log(`backend ${backend.value.backend} (tfjs ${backend.value.tfjsVersion}, simd ${backend.value.simd}, threads ${backend.value.threads})`);
+  ctx.log(describeBackend(backend.value));
 
   const method = spec.method;
   const isFt = method === 'ft';
