@@ -9,10 +9,11 @@ What it does (docs/vtab-full.md, "The FID network"):
   2. replaces the graph's deprecated BatchNormWithGlobalNormalization nodes (TensorFlow.js has
      no kernel for them, and current TensorFlow refuses them in new GraphDefs) by the same
      arithmetic, x * scale + offset, with scale and offset computed from the node's constants;
-  3. drops the recorded `_output_shapes`, then imports the graph with its preprocessed input
-     `Mul:0` (1x299x299x3, values (x - 128) / 128) replaced by a batched placeholder
-     `images` [None, 299, 299, 3] through input_map, so every shape below it is re-inferred with
-     a free batch dimension (the batch-size-1 static shapes TTUR's _get_inception_layer patches);
+  3. drops recorded `_output_shapes` and device pins, then imports the graph with its
+     preprocessed input `Mul:0` (1x299x299x3, (x - 128) / 128 of the resized image; the script
+     prints the graph's own constants) replaced by a batched placeholder `images`
+     [None, 299, 299, 3] through input_map, so every shape below it is re-inferred with a free
+     batch dimension (the batch-size-1 static shapes that TTUR's _get_inception_layer patches);
   4. fetches `pool_3:0`, reshapes it to [N, 2048], keeps only that sub-graph (no JPEG decoder,
      no resize, no softmax head), checks it on a batch of 3 against single images and against
      the unmodified graph, and writes a SavedModel (signature serving_default: images -> pool_3);
@@ -141,10 +142,9 @@ def fold_old_batch_norms(tf, np, graph_def):
         add.input.extend([mul.name, f'{n.name}/folded_offset', *controls])
         add.attr['T'].type = tf.float32.as_datatype_enum
         add.attr['data_format'].s = b'NHWC'
-        if n.device:
-            mul.device = add.device = n.device
         folded += 1
     for n in out.node:
+        n.device = ''  # no pinned devices: the SavedModel and the converter see a plain graph
         if '_output_shapes' in n.attr:
             del n.attr['_output_shapes']
     return out, folded
