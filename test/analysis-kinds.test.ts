@@ -132,7 +132,7 @@ describe('analysis.fid -> analysis.quadrants (backbone features)', () => {
     }));
     await writeFile(join(ws, 'inception', 'weights.bin'), Buffer.concat([Buffer.from(filter.buffer), Buffer.from(Int32Array.of(1, 2).buffer)]));
     const out = join(ws, 'out-fid-inception');
-    await fidKind.run(fakeCtx({ reference: 'tasks/pretrain', tasks: ['tasks/near-task', 'tasks/far-task'], features: { source: 'inception' as const, model: 'inception/model.json', inputSize: [SIZE, SIZE] as const, inputRange: [0, 1] as const, outputNode: 'pool' }, maxImages: 30 }, { fid: out }));
+    await fidKind.run(fakeCtx({ reference: 'tasks/pretrain', tasks: ['tasks/near-task', 'tasks/far-task'], features: { source: 'inception' as const, model: 'inception/model.json', inputSize: [SIZE, SIZE] as const, inputRange: [0, 1] as const, outputNode: 'pool', width: 4 }, maxImages: 30 }, { fid: out }));
     const summary = JSON.parse(readFileSync(join(out, 'fid.json'), 'utf8')) as FidSummary;
     const [near, far] = summary.tasks;
     expect(near?.featureDim).toBe(4);
@@ -140,6 +140,23 @@ describe('analysis.fid -> analysis.quadrants (backbone features)', () => {
     expect(near?.referenceImages).toBe(30);
     expect(summary.features).toMatch(/inception graph model/);
     expect(far!.fid).toBeGreaterThan(near!.fid);
+
+    // Checked before a run: the input size and width the stage expects, and the weight files.
+    const env = { workspace: ws, resolve: (p: string) => join(ws, p) };
+    const features = { source: 'inception' as const, model: 'inception/model.json', inputSize: [SIZE, SIZE] as const, width: 4 };
+    const params = { reference: 'tasks/pretrain', tasks: ['tasks/near-task'], features };
+    expect(await fidKind.check?.(params, env)).toEqual([]);
+    const asInception = (await fidKind.check?.({ ...params, features: { source: 'inception' as const, model: 'inception/model.json' } }, env))?.map((p) => p.message);
+    expect(asInception).toEqual([expect.stringContaining(`its input is ${SIZE}x${SIZE}, the stage feeds 299x299`)]);
+    const missing = await fidKind.check?.({ ...params, features: { ...features, model: 'nowhere/model.json' } }, env);
+    expect(missing?.[0]?.message).toMatch(/the FID network: .*nowhere\/model\.json: does not exist/);
+    expect(missing?.[0]?.hint).toMatch(/docs\/vtab-full\.md/);
+    await mkdir(join(ws, 'half'), { recursive: true });
+    await writeFile(join(ws, 'half', 'model.json'), readFileSync(join(ws, 'inception', 'model.json')));
+    expect((await fidKind.check?.({ ...params, features: { ...features, model: 'half/model.json' } }, env))?.map((p) => p.message)).toEqual([expect.stringContaining('weight file(s) missing next to model.json: weights.bin')]);
+
+    // The width is checked on the first batch too: a 4-wide network is not the 2048-wide Inception-v3 pool_3.
+    await expect(fidKind.run(fakeCtx({ ...params, features: { ...features, inputRange: [0, 1] as const, outputNode: 'pool', width: 2048 }, maxImages: 30 }, { fid: join(ws, 'out-fid-wide') }))).rejects.toThrow(/gives 4 features per image, not 2048/);
   });
 
   it('fails clearly on a missing task', async () => {

@@ -137,6 +137,12 @@ describe('pipeline run: selection', () => {
     const bad = await runCli(['run', 'uper'], ws);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/no stage matches 'uper'.*did you mean 'upper'/);
+
+    // --only count takes upper from the cache, and upper's fingerprint needs make's output hash:
+    // every ancestor is decided, not only the direct one (this used to fail with "upper ... not in the cache ()").
+    const onlyCount = await runCli(['run', '--only', 'count', '--force'], ws);
+    expect(onlyCount.exitCode, onlyCount.stdout + onlyCount.stderr).toBe(0);
+    expect(await runs(ws)).toEqual(['make', 'upper', 'count', 'upper', 'count']);
   });
 });
 

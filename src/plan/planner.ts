@@ -12,7 +12,7 @@ import { err, ok, type Result } from '../util/result.js';
 import { explainChange } from './explain.js';
 import { fingerprintDoc, fingerprintOf, type FingerprintDoc } from './fingerprint.js';
 import { StageGraph } from './graph.js';
-import type { Reason } from './reasons.js';
+import { describeReason, type Reason } from './reasons.js';
 import { matchStages, selectStages, type SelectionOptions } from './select.js';
 
 export type Decision =
@@ -75,7 +75,7 @@ export async function planPipeline(ctx: PlanContext, options: PlanOptions): Prom
       decisions.set(id, decision);
       if (decision.action === 'fresh' || decision.action === 'restore') rememberOutputs(known, decision.record);
       if (required.has(id) && decision.action !== 'fresh' && decision.action !== 'restore') {
-        const why = decision.reasons.map((r) => r.type).join(', ');
+        const why = decision.action === 'blocked' ? decision.message : decision.reasons.map(describeReason).join('; ');
         return {
           reason: 'upstream-not-cached',
           stage: id,

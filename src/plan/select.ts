@@ -13,7 +13,7 @@ export interface SelectionOptions {
 export interface Selection {
   /** Stages this command may run or restore. */
   readonly selected: ReadonlySet<string>;
-  /** Unselected upstream stages whose outputs must already be in the cache. */
+  /** Unselected upstream stages (direct or not) whose outputs must already be in the cache. */
   readonly required: ReadonlySet<string>;
 }
 
@@ -79,7 +79,8 @@ export function selectStages(graph: StageGraph, options: SelectionOptions): Resu
       selected = new Set([...selected].filter((id) => upstream.has(id)));
     }
   }
-  const required = new Set<string>();
-  for (const id of selected) for (const up of graph.upstream.get(id) ?? []) if (!selected.has(up)) required.add(up);
+  // Every unselected ancestor, not only the direct ones: a required stage's own fingerprint needs
+  // the output hashes of the stages before it, so they are decided (fresh or restorable) too.
+  const required = new Set([...graph.ancestors(selected)].filter((id) => !selected.has(id)));
   return ok({ selected, required });
 }

@@ -52,7 +52,8 @@ export async function runCommand(positionals: string[], options: RunOptions): Pr
     const plan = await planPipeline({ pipeline, store, kinds }, planOptions);
     const notReady = await checkPlanReady({ pipeline, store, kinds }, plan, planOptions);
     printDiagnostics(notReady);
-    if (!plan.ok) throw new CliExit(EXIT.invalid, describePlanError(plan.error));
+    // A stage that cannot start is the answer (exit 1, as a real run would give), not the plan error it causes.
+    if (!plan.ok) throw new CliExit(notReady.length > 0 ? EXIT.stageFailed : EXIT.invalid, notReady.length > 0 ? 'nothing would run' : describePlanError(plan.error));
     process.stdout.write(options.json ? `${JSON.stringify(planAsJson(plan.value))}\n` : renderPlan(plan.value, c, options.verbose === true));
     await store.flushStatCache();
     return notReady.length > 0 ? EXIT.stageFailed : EXIT.ok;

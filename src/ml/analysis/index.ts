@@ -5,3 +5,4 @@ export { gradCam, type TapForward, type TokenLayout, type GradCamResult, type Gr
 export { integratedGradients, integrationRule, type LogitForward, type IgOptions, type IgResult, type IntegrationRule } from './ig.js';
 export { normalizeMap, normalizeByQuantile, upsampleBilinear, jet, denormalizeImage, overlay, colorize, encodePng, readPngHeader } from './heatmap.js';
 export { fileModelHandler, loadGraphModelFile, graphModelFeatures, type GraphModelError, type GraphFeatureOptions } from './graph-model.js';
+export { inspectGraphModelJson, graphModelProblems, type GraphModelFacts } from './graph-model-json.js';

@@ -4,16 +4,29 @@
  * Inception-v3 TensorFlow.js graph model on disk. Writes `<out>/fid.json` (all tasks) and
  * `<out>/<task>/fid.json`.
  */
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs-core';
+import { graphModelProblems, inspectGraphModelJson } from '../../ml/analysis/graph-model-json.js';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
 import { AnalysisStageError, expandTaskDirs, pathParam, safeName, writeJsonFile } from './common.js';
 import type { FeatureStats, FidResult } from '../../ml/analysis/index.js';
 import type { SplitData } from '../../io/shards.js';
 
 export type FeatureSource =
-  | { readonly source: 'inception'; readonly model: string; readonly inputSize?: readonly [number, number]; readonly inputRange?: readonly [number, number]; readonly outputNode?: string }
+  | {
+      readonly source: 'inception';
+      readonly model: string;
+      readonly inputSize?: readonly [number, number];
+      readonly inputRange?: readonly [number, number];
+      readonly outputNode?: string;
+      /** Features per image the network must give (Inception-v3 pool_3: 2048). */
+      readonly width?: number;
+    }
   | { readonly source: 'backbone'; readonly model: string; readonly pooling?: 'cls' | 'mean-patch' };
+
+/** The standard FID network: Inception-v3 (2015-12-05 graph), 299x299 RGB in, pool_3 (2048) out. */
+const INCEPTION_INPUT: readonly [number, number] = [299, 299];
+const INCEPTION_WIDTH = 2048;
 
 export interface FidParams {
   /** Task folder of the pretraining data (the reference set). */
@@ -62,8 +75,9 @@ async function makeExtractor(ctx: StageContext<FidParams>, f: FeatureSource): Pr
     const { loadGraphModelFile, graphModelFeatures } = await import('../../ml/analysis/index.js');
     const model = await loadGraphModelFile(path);
     if (!model.ok) throw new AnalysisStageError(model.error.reason, model.error.message, path);
-    const inputSize = f.inputSize ?? [299, 299];
+    const inputSize = f.inputSize ?? INCEPTION_INPUT;
     const inputRange = f.inputRange ?? [-1, 1];
+    const width = f.width ?? INCEPTION_WIDTH;
     return {
       describe: `inception graph model ${f.model} (${inputSize.join('x')}, range [${inputRange.join(', ')}]${f.outputNode ? `, node ${f.outputNode}` : ''})`,
       extract(images, meta) {
@@ -71,6 +85,10 @@ async function makeExtractor(ctx: StageContext<FidParams>, f: FeatureSource): Pr
         const r = graphModelFeatures(model.value, x01, { inputSize, inputRange, ...(f.outputNode ? { outputNode: f.outputNode } : {}) }, path);
         x01.dispose();
         if (!r.ok) throw new AnalysisStageError(r.error.reason, r.error.message, path);
+        // The file's signature may not say; the first batch does. Another width is another network.
+        if (r.value.dim !== width) {
+          throw new AnalysisStageError('bad-output', `the FID network gives ${r.value.dim} features per image, not ${width} (Inception-v3 pool_3 gives 2048; set features.width for another network)`, path);
+        }
         return r.value.features;
       },
     };
@@ -175,6 +193,7 @@ export const fidKind = defineKind<FidParams>({
             inputSize: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 2, maxItems: 2 },
             inputRange: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
             outputNode: { type: 'string' },
+            width: { type: 'integer', minimum: 1, default: INCEPTION_WIDTH },
           } },
           { type: 'object', additionalProperties: false, required: ['source', 'model'], properties: {
             source: { const: 'backbone' }, model: { type: 'string' }, pooling: { enum: ['cls', 'mean-patch'] },
@@ -189,6 +208,14 @@ export const fidKind = defineKind<FidParams>({
   },
   outputs: () => ['fid'],
   resources: { cpu: 1, memoryMiB: 4096 },
+  async check(p, env) {
+    if (p.features.source !== 'inception') return [];
+    const path = isAbsolute(p.features.model) ? p.features.model : env.resolve(p.features.model);
+    const facts = await inspectGraphModelJson(path);
+    if (!facts.ok) return [{ message: `the FID network: ${facts.error.message}`, path, hint: 'docs/vtab-full.md shows how to convert Inception-v3 to a TensorFlow.js graph model' }];
+    const problems = graphModelProblems(facts.value, { inputSize: p.features.inputSize ?? INCEPTION_INPUT, width: p.features.width ?? INCEPTION_WIDTH });
+    return problems.map((message) => ({ message: `the FID network ${p.features.model}: ${message}` }));
+  },
   async run(ctx: StageContext<FidParams>): Promise<StageRunResult> {
     const p = ctx.params;
     const ml = await import('../../ml/index.js');
