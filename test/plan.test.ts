@@ -100,7 +100,8 @@ describe('selection', () => {
   it('--from is the stage and everything downstream; --until the stage and its ancestors; --only the stage alone', () => {
     expect(sel({ from: ['train[task=a,method=ft]'] })).toEqual({ selected: ['report', 'train[task=a,method=ft]'], required: ['prep', 'train[task=a,method=vpt-deep]', 'train[task=b,method=vpt-shallow]'] });
     expect(sel({ until: ['train[task=a,method=ft]'] }).selected).toEqual(['prep', 'train[task=a,method=ft]']);
-    expect(sel({ only: ['report'] })).toEqual({ selected: ['report'], required: stages.slice(1, 4).map((s) => s.id).sort() });
+    // Every ancestor, not only the direct ones: the trains' fingerprints need prep's output hash.
+    expect(sel({ only: ['report'] })).toEqual({ selected: ['report'], required: stages.slice(0, 4).map((s) => s.id).sort() });
   });
 
   it('an unknown pattern is an error with a suggestion', () => {
