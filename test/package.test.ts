@@ -27,6 +27,7 @@ beforeAll(async () => {
   // The real build, into the copy: the same tsconfig.build.json, only the output folder moved.
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   await execa(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')]);
+  await execa(process.execPath, [join(root, 'scripts', 'code-hashes.mjs'), join(dir, 'dist')]);
 }, 180_000);
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -39,6 +40,19 @@ async function importByName(code: string): Promise<string> {
 }
 
 describe('the package', () => {
+  it('is built the way this test builds it, and knows its kinds\' code hashes without the sources', async () => {
+    expect((pkg as unknown as { scripts: Record<string, string> }).scripts['build']).toBe('tsc -p tsconfig.build.json && node scripts/code-hashes.mjs');
+    const out = await importByName(`
+      import { builtinKinds } from 'vpt-pipeline';
+      import { codeHashOf } from './dist/plan/code-hash.js';
+      const vit = builtinKinds().get('train.vit');
+      console.log(JSON.stringify({ module: vit.module.includes('/dist/'), code: codeHashOf(vit.module) ?? null }));
+    `);
+    const r = JSON.parse(out) as { module: boolean; code: string | null };
+    expect(r.module).toBe(true);
+    expect(r.code).toMatch(/^[0-9a-f]{64}$/);
+  });
+
   it('ships every file its exports and bin name', () => {
     for (const [entry, target] of Object.entries(pkg.exports)) {
       const paths = typeof target === 'string' ? [target] : [target.types, target.default];

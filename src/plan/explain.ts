@@ -10,6 +10,7 @@ export function explainChange(previous: FingerprintDoc, current: FingerprintDoc)
   if (a.type === 'builtin' && b.type === 'builtin') {
     if (a.uses !== b.uses) reasons.push({ type: 'kind-changed', from: a.uses, to: b.uses });
     else if (a.version !== b.version) reasons.push({ type: 'kind-version-changed', kind: b.uses, from: a.version, to: b.version });
+    else if (a.code !== b.code) reasons.push({ type: 'code-changed', kind: b.uses });
     const named = diffValues(previous.params, current.params, '');
     reasons.push(...named.map((d): Reason => ({ type: 'param-changed', path: d.path, from: d.from, to: d.to })));
     // Changes to `with:` that no named pipeline param explains (literal edits in the YAML).

@@ -1,6 +1,6 @@
 /**
  * A stage's fingerprint is the sha256 of one canonical JSON document (fixed key order): what the
- * stage does (kind and version, or the command), its resolved params, the content hashes of every
+ * stage does (kind, version and code hash, or the command), its resolved params, the content hashes of every
  * input, its declared env and where its outputs go. An upstream stage counts through its output
  * hashes only, so a rerun that reproduces the same bytes does not invalidate what follows.
  * The document is kept in the run record, so a later miss can say exactly what changed.
@@ -14,7 +14,14 @@ export const FINGERPRINT_SCHEMA = 1;
 export interface FingerprintDoc {
   readonly schema: number;
   readonly task:
-    | { readonly type: 'builtin'; readonly uses: string; readonly version: number; readonly params: unknown }
+    | {
+        readonly type: 'builtin';
+        readonly uses: string;
+        readonly version: number;
+        /** Hash of the kind's code (its module and its imports, see code-hash.ts), when known. */
+        readonly code?: string;
+        readonly params: unknown;
+      }
     | { readonly type: 'command'; readonly command: readonly string[] | string; readonly shell: boolean };
   /** The pipeline params the stage referenced (already inside task), kept to name them in explanations. */
   readonly params: Readonly<Record<string, unknown>>;
@@ -24,7 +31,7 @@ export interface FingerprintDoc {
   readonly outputs: Readonly<Record<string, string>>;
 }
 
-export function fingerprintDoc(stage: Stage, kindVersion: number | undefined, inputHashes: ReadonlyMap<string, string>): FingerprintDoc {
+export function fingerprintDoc(stage: Stage, kindVersion: number | undefined, inputHashes: ReadonlyMap<string, string>, kindCode?: string): FingerprintDoc {
   const inputs: Record<string, string> = {};
   for (const input of stage.inputs) {
     const hash = inputHashes.get(input.path);
@@ -35,7 +42,7 @@ export function fingerprintDoc(stage: Stage, kindVersion: number | undefined, in
     schema: FINGERPRINT_SCHEMA,
     task:
       stage.type === 'builtin'
-        ? { type: 'builtin', uses: stage.uses, version: kindVersion ?? 0, params: stage.with }
+        ? { type: 'builtin', uses: stage.uses, version: kindVersion ?? 0, ...(kindCode !== undefined ? { code: kindCode } : {}), params: stage.with }
         : { type: 'command', command: stage.command, shell: stage.shell },
     params: stage.paramsUsed ?? {},
     inputs,

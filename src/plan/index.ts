@@ -5,3 +5,4 @@ export { fingerprintDoc, fingerprintOf, FINGERPRINT_SCHEMA, type FingerprintDoc 
 export { explainChange, diffValues } from './explain.js';
 export { describeReason, type Reason } from './reasons.js';
 export { preflight, preflightAll, type PreflightContext } from './preflight.js';
+export { codeHashOf, computeCodeHashes, closureHash, importsOf, CODE_HASHES_FILE, type CodeHashes } from './code-hash.js';

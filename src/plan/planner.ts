@@ -10,6 +10,7 @@ import type { KindRegistry } from '../stages/registry.js';
 import type { RunRecord, Store } from '../store/index.js';
 import { err, ok, type Result } from '../util/result.js';
 import { explainChange } from './explain.js';
+import { codeHashOf } from './code-hash.js';
 import { fingerprintDoc, fingerprintOf, type FingerprintDoc } from './fingerprint.js';
 import { StageGraph } from './graph.js';
 import { describeReason, type Reason } from './reasons.js';
@@ -149,8 +150,8 @@ export async function evaluateStage(
     }
     hashes.set(input.path, hashed.value.hash);
   }
-  const kindVersion = stage.type === 'builtin' ? ctx.kinds.get(stage.uses)?.version : undefined;
-  const doc = fingerprintDoc(stage, kindVersion, hashes);
+  const kind = stage.type === 'builtin' ? ctx.kinds.get(stage.uses) : undefined;
+  const doc = fingerprintDoc(stage, kind?.version, hashes, kind?.module !== undefined ? codeHashOf(kind.module) : undefined);
   const fingerprint = fingerprintOf(doc);
   if (force) return { action: 'run', fingerprint, doc, reasons: [{ type: 'forced' }] };
 

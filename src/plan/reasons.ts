@@ -10,6 +10,7 @@ export type Reason =
   | { readonly type: 'input-removed'; readonly path: string }
   | { readonly type: 'kind-changed'; readonly from: string; readonly to: string }
   | { readonly type: 'kind-version-changed'; readonly kind: string; readonly from: number; readonly to: number }
+  | { readonly type: 'code-changed'; readonly kind: string }
   | { readonly type: 'command-changed'; readonly from: string; readonly to: string }
   | { readonly type: 'env-changed'; readonly name: string; readonly from: string | undefined; readonly to: string | undefined }
   | { readonly type: 'output-moved'; readonly name: string; readonly from: string | undefined; readonly to: string | undefined }
@@ -43,6 +44,8 @@ export function describeReason(reason: Reason): string {
       return `kind ${reason.from} -> ${reason.to}`;
     case 'kind-version-changed':
       return `kind ${reason.kind} version ${reason.from} -> ${reason.to}`;
+    case 'code-changed':
+      return `code of ${reason.kind} changed`;
     case 'command-changed':
       return `command changed: ${reason.from} -> ${reason.to}`;
     case 'env-changed':

@@ -14,8 +14,13 @@ export type JsonSchema = Readonly<Record<string, unknown>>;
 export interface StageKind<P = Record<string, unknown>> {
   /** Dotted family name, e.g. `data.vtab1k`, `train.vit`, `analysis.fid`. */
   readonly name: string;
-  /** Bump when the kind's behaviour changes: it invalidates every cached result of the kind. */
+  /**
+   * Bump when the kind's output format changes. Its code counts by itself: the fingerprint holds a
+   * hash of the kind's module and all it imports (set `module: import.meta.url` to take part).
+   */
   readonly version: number;
+  /** The defining module's `import.meta.url`, whose import closure is the kind's code hash. */
+  readonly module?: string;
   readonly description: string;
   readonly paramsSchema: JsonSchema;
   /**

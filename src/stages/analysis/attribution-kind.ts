@@ -65,6 +65,7 @@ async function chooseIndices(ctx: StageContext<AttributionParams>): Promise<numb
 
 export const attributionKind = defineKind<AttributionParams>({
   name: 'analysis.attribution',
+  module: import.meta.url,
   version: 1,
   description: 'GradCAM (last-block pre-attention LayerNorm, patch tokens, predicted class) and Integrated Gradients (zero baseline, 50 steps) maps for selected test images',
   paramsSchema: {

@@ -175,6 +175,7 @@ async function setFeatures(ctx: StageContext<FidParams>, ex: Extractor, taskDir:
 
 export const fidKind = defineKind<FidParams>({
   name: 'analysis.fid',
+  module: import.meta.url,
   version: 1,
   description: 'FID (float64, symmetric-eigen Frechet distance) of each task against the pretraining data, from ViT or Inception-v3 features',
   paramsSchema: {

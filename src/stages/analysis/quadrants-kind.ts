@@ -40,6 +40,7 @@ export async function readFidSummaries(paths: readonly string[]): Promise<Quadra
 
 export const quadrantsKind = defineKind<QuadrantParams>({
   name: 'analysis.quadrants',
+  module: import.meta.url,
   version: 1,
   description: 'Place tasks in the disparity x FID quadrants (threshold default: median FID); table, figure, mismatch flags',
   paramsSchema: {

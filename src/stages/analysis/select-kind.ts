@@ -14,6 +14,7 @@ export interface SelectParams {
 
 export const selectImagesKind = defineKind<SelectParams>({
   name: 'analysis.select-images',
+  module: import.meta.url,
   version: 1,
   description: 'Pick test images where FT fails and VPT succeeds (the paper\'s visualisation set) and the reverse',
   paramsSchema: {

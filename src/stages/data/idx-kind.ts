@@ -128,6 +128,7 @@ export async function buildIdxTask(p: IdxParams, dir: string, outDir: string, se
 
 export const idxKind = defineKind<IdxParams>({
   name: 'data.idx',
+  module: import.meta.url,
   version: 1,
   description: 'Gzipped IDX image/label files (default: Fashion-MNIST from Debian dataset-fashion-mnist) to one task with VTAB-style splits',
   paramsSchema: {

@@ -115,6 +115,7 @@ export async function buildImageFolderTask(p: ImageFolderParams, root: string, t
 
 export const imageFolderKind = defineKind<ImageFolderParams>({
   name: 'data.imagefolder',
+  module: import.meta.url,
   version: 1,
   description: 'One sub-folder per class (plus an optional test tree) to one task with VTAB-style splits, decoded with sharp on 2 workers',
   paramsSchema: {

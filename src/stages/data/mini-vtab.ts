@@ -148,6 +148,7 @@ export function selectMiniTasks(names: readonly string[] | undefined): Result<Mi
 
 export const miniVtabKind = defineKind<MiniVtabParams>({
   name: 'data.mini-vtab',
+  module: import.meta.url,
   version: 1,
   description: 'Mini VTAB suite from Fashion-MNIST + procedural images (grayscale, 32x32 default): pretrain + 10 downstream tasks in 4 quadrants',
   paramsSchema: {

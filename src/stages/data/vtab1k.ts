@@ -249,6 +249,7 @@ const VTAB1K_VERSION = 1;
 
 export const vtab1kKind = defineKind<Vtab1kParams>({
   name: 'data.vtab1k',
+  module: import.meta.url,
   version: VTAB1K_VERSION,
   description: 'VTAB-1k release (images/ + train800/val200/train800val200/test list files) to task shards, decoded with sharp on 2 workers',
   paramsSchema: {

@@ -347,6 +347,7 @@ const reportSchema = {
 
 export const studyReportKind = defineKind<ReportParams>({
   name: 'report.study',
+  module: import.meta.url,
   version: 1,
   description: 'Study report: per-task FT/VPT/Mixed/FT-then-PT mean ± std, quadrant means and wins, the paper side by side, figures, provenance and lock fingerprints (MD, HTML, CSV, JSON)',
   paramsSchema: reportSchema,
@@ -357,6 +358,7 @@ export const studyReportKind = defineKind<ReportParams>({
 
 export const plotsKind = defineKind<ReportParams>({
   name: 'report.plots',
+  module: import.meta.url,
   version: 1,
   description: 'The study figures only (SVG + PNG): accuracy vs data size, FID vs VPT-FT gap, loss curves, ablation bars',
   paramsSchema: reportSchema,

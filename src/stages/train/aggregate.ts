@@ -58,6 +58,7 @@ export function rowsToCsv(rows: readonly AggregateRow[]): string {
 
 export const trainAggregate = defineKind<AggregateParams>({
   name: 'train.aggregate',
+  module: import.meta.url,
   version: 1,
   description: 'Mean ± std of test top-1 per task × method over final runs (summary JSON + CSV table)',
   paramsSchema: {

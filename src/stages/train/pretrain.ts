@@ -26,6 +26,7 @@ export interface PretrainParams {
 
 export const trainPretrain = defineKind<PretrainParams>({
   name: 'train.pretrain',
+  module: import.meta.url,
   // 2: data-parallel training steps (the `workers` setting, default 2 on wasm/cpu).
   version: 2,
   description: 'Pretrain the small ViT from scratch (supervised) on the source task; outputs the starting checkpoint',

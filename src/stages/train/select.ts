@@ -32,6 +32,7 @@ export function pickBest(cands: readonly Candidate[]): Candidate | undefined {
 
 export const trainSelect = defineKind<SelectParams>({
   name: 'train.select',
+  module: import.meta.url,
   version: 1,
   description: 'Pick the grid point (lr, wd) with the best last-epoch validation top-1 (ties: smaller lr)',
   paramsSchema: {

@@ -43,6 +43,7 @@ export interface TrainVitParams {
 
 export const trainVit = defineKind<TrainVitParams>({
   name: 'train.vit',
+  module: import.meta.url,
   // 2: data-parallel training steps (the `workers` setting, default 2 on wasm/cpu).
   version: 2,
   description: 'Train a ViT on one task with one method (linear, ft, vpt-shallow, vpt-deep, mixed, ft-then-pt); per-epoch curves, checkpoint/resume every epoch',
