@@ -246,9 +246,9 @@ describe('data.vtab1k resume', () => {
       expect(await readdir(join(base, 'o1'))).toEqual([]);
       await writeFile(join(base, 'svhn', 'images', 'test', '1000.png'), good);
       const second = await vtab1kKind.run(ctx(join(base, 'o2')));
-      expect(second.metrics?.['resumed_tasks']).toBe(1);
+      expect(second.environment?.['resumed_tasks']).toBe(1);
       const fresh = await vtab1kKind.run(fakeContext<Vtab1kParams>(params, { tasks: join(base, 'o3') }, join(base, 'elsewhere'), 2));
-      expect(fresh.metrics?.['resumed_tasks']).toBe(0);
+      expect(fresh.environment?.['resumed_tasks']).toBe(0);
       expect(await hashTree(join(base, 'o2'))).toEqual(await hashTree(join(base, 'o3')));
       // a finished run leaves no checkpoint behind
       expect(await readdir(join(base, '.ckpt'))).toEqual([]);

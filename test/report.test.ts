@@ -37,11 +37,11 @@ const GROUP: Record<string, string> = { cifar100: 'natural', svhn: 'natural', ds
 function metricsJson(task: string, method: string, seed: number, top1: number, size?: number): string {
   const history = [0, 1, 2].map((e) => ({
     epoch: e, phase: method, lr: 0.1, train_loss: 2 - 0.5 * e, train_top1: 0.3 + 0.1 * e,
-    evals: { test: { loss: 2.1 - 0.3 * e + (method === 'mixed' ? 0.2 : 0), top1: e === 2 ? top1 : top1 / 2 } }, imgPerSec: 5,
+    evals: { test: { loss: 2.1 - 0.3 * e + (method === 'mixed' ? 0.2 : 0), top1: e === 2 ? top1 : top1 / 2 } },
   }));
   return JSON.stringify({
     task, group: GROUP[task], method, seed, trainSplit: size ? `size${size}-trainval` : 'train800val200', testSplit: 'test', valSplit: null,
-    environment: { backend: 'wasm', tfBackend: 'wasm', cpuModel: 'Test CPU', cpuCount: 2 }, final: { test_top1: top1 }, history,
+    environment: { backend: 'wasm', tfBackend: 'wasm', tfjsVersion: '4.22.0', simd: true, workers: 1 }, final: { test_top1: top1 }, history,
   });
 }
 
@@ -162,8 +162,8 @@ describe('report.study', () => {
     expect(md).toMatch(/\| CIFAR-100 \| 64\.5 \| 62\.00 ± 2\.00 \| -2\.50 \| 77\.7 \| 71\.00 ± 1\.73 \| -6\.70 \| VPT \| VPT \|/);
     expect(md).toMatch(/\| SVHN \| 87\.3 .* \| FT \| FT \|/);
     // Provenance and the lock.
-    expect(md).toMatch(/\| svhn \| VPT \| 42 \| 800 \| 80\.00 \| wasm \| Test CPU x2 \| train\[task=svhn\] \|/);
-    expect(md).toContain('| svhn | FT | 42 | 800 | 90.00 | wasm | Test CPU x2 | runs/svhn-ft-42-800.json |');
+    expect(md).toMatch(/\| svhn \| VPT \| 42 \| 800 \| 80\.00 \| wasm \| tfjs 4\.22\.0, simd true, 1 shard\(s\) \| train\[task=svhn\] \|/);
+    expect(md).toContain('| svhn | FT | 42 | 800 | 90.00 | wasm | tfjs 4.22.0, simd true, 1 shard(s) | runs/svhn-ft-42-800.json |');
     expect(md).toContain('| prep | sha256-aaa111 |');
     expect(md).toContain('| train[task=svhn] | sha256-bbb222 |');
     expect(md).toMatch(/\| attr \| svhn \| 2 \| 50 \| gauss-legendre \| 3\.10e-3 \| 2\.00e-3 \|/);

@@ -324,8 +324,9 @@ export const vtab1kKind = defineKind<Vtab1kParams>({
     await rm(resumeRoot, { recursive: true, force: true });
     const seconds = (Date.now() - started) / 1000;
     return {
-      metrics: { tasks: found.value.folders.length, images, resumed_tasks: resumed, images_per_second: images / Math.max(seconds, 1e-3) },
-      environment: { decoder: 'sharp', workers: decoder.workers },
+      metrics: { tasks: found.value.folders.length, images },
+      // Speed and resumption are circumstances of this run: the run record, not the lock's metrics.
+      environment: { decoder: 'sharp', workers: decoder.workers, resumed_tasks: resumed, images_per_second: images / Math.max(seconds, 1e-3) },
       ...(notes.length > 0 ? { notes } : {}),
     };
   },

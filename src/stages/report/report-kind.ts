@@ -200,11 +200,13 @@ function groupTable(groups: readonly GroupSummary[], methods: readonly string[])
   };
 }
 
-function hardware(env: Readonly<Record<string, string | number | boolean>>): string {
+/** What shaped the numbers: the backend, its version and the data-parallel shard count (as metrics.json records them). */
+function compute(env: Readonly<Record<string, string | number | boolean>>): string {
   const parts: string[] = [];
-  if (env['cpuModel'] !== undefined) parts.push(`${String(env['cpuModel'])}${env['cpuCount'] !== undefined ? ` x${String(env['cpuCount'])}` : ''}`);
-  for (const k of ['gpu', 'gpuModel', 'device']) if (env[k] !== undefined) parts.push(String(env[k]));
-  return parts.join('; ') || '—';
+  if (env['tfjsVersion'] !== undefined) parts.push(`tfjs ${String(env['tfjsVersion'])}`);
+  if (env['simd'] !== undefined) parts.push(`simd ${String(env['simd'])}`);
+  if (env['workers'] !== undefined) parts.push(`${String(env['workers'])} shard(s)`);
+  return parts.join(', ') || '—';
 }
 
 export function reportBlocks(title: string, p: ReportParams, study: StudyTables, inputs: ReportInputs, figures: readonly Figure[], notes: readonly string[]): Block[] {
@@ -259,11 +261,12 @@ export function reportBlocks(title: string, p: ReportParams, study: StudyTables,
       rows: inputs.attributions.map((a) => [a.path, a.task, String(a.images), String(a.steps), a.rule, a.maxRelativeError === null ? '—' : a.maxRelativeError.toExponential(2), a.meanRelativeError === null ? '—' : a.meanRelativeError.toExponential(2)]),
     });
   }
-  b.push({ kind: 'h', level: 2, text: 'Provenance: backend and hardware per number' });
+  b.push({ kind: 'h', level: 2, text: 'Provenance: backend per number' });
+  b.push({ kind: 'p', text: 'The machine that made each number (CPU, host, speed, what other backends failed with) is in its stage\'s run record, `pipeline show <stage>`, not here: this report is byte-identical wherever the runs are.' });
   b.push({
-    kind: 'table', head: ['task', 'method', 'seed', 'size', 'top-1 %', 'backend', 'hardware', 'source'], numeric: [false, false, true, true, true, false, false, false],
+    kind: 'table', head: ['task', 'method', 'seed', 'size', 'top-1 %', 'backend', 'compute', 'source'], numeric: [false, false, true, true, true, false, false, false],
     rows: [...inputs.runs].sort((x, y) => x.task.localeCompare(y.task) || x.method.localeCompare(y.method) || x.seed - y.seed)
-      .map((r) => [r.task, methodLabel(canonical(r.method)), String(r.seed), r.trainSize === undefined ? '—' : String(r.trainSize), (r.testTop1 * 100).toFixed(2), String(r.environment['backend'] ?? r.environment['tfBackend'] ?? 'unknown'), hardware(r.environment), r.stage ?? r.source]),
+      .map((r) => [r.task, methodLabel(canonical(r.method)), String(r.seed), r.trainSize === undefined ? '—' : String(r.trainSize), (r.testTop1 * 100).toFixed(2), String(r.environment['backend'] ?? r.environment['tfBackend'] ?? 'unknown'), compute(r.environment), r.stage ?? r.source]),
   });
   if (inputs.lock) {
     b.push({ kind: 'h', level: 2, text: 'Lock file fingerprints' });

@@ -157,16 +157,32 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
     });
     outputs.push('predictions');
   }
-  const env = { ...backendEnvironment(backend.value), workers };
+  // metrics.json holds what the computation determines, so it is byte-identical wherever the run is
+  // deterministic: the backend and its version and the shard count (they shape the numbers), not the
+  // machine (CPU model, threads, what other backends failed with), the speed or a resume. Those go
+  // to the run record (StageRunResult.environment), which `pipeline show` prints.
+  const compute = { backend: backend.value.backend, tfBackend: backend.value.tfBackend, tfjsVersion: backend.value.tfjsVersion, simd: backend.value.simd, workers };
+  const env = {
+    ...backendEnvironment(backend.value),
+    workers,
+    imgPerSec: meanRate(history),
+    resumedFromEpoch: result.value.resumedFrom,
+  };
   await saveModel(ctx.outputs['model'] as string, model, { task: meta.value.name, method, seed: String(seed) });
   await writeJson(ctx.outputs['metrics'] as string, {
     task: meta.value.name, group: meta.value.group, disparity: meta.value.disparity, method, seed, baseLr, weightDecay,
     lr: (baseLr * batch) / 256, epochs, warmup, batch, workers, promptLength: model.config.promptLength, promptDropout: model.config.promptDropout,
     trainSplit: spec.trainSplit, valSplit: spec.valSplit ?? null, testSplit: spec.testSplit ?? null, init: p.init ?? null,
     params: counts, phases: result.value.phases.map((ph) => ({ name: ph.name, start: ph.start, epochs: ph.epochs, warmup: ph.warmupEpochs, baseLr: ph.baseLr, weightDecay: ph.weightDecay, optimizer: ph.optimizer })),
-    resumedFromEpoch: result.value.resumedFrom, checkpointBlocks: model.checkpointBlocks, environment: env, final, history,
+    checkpointBlocks: model.checkpointBlocks, environment: compute, final, history: history.map(({ imgPerSec: _speed, ...epoch }) => epoch),
   });
   model.dispose();
   if (result.value.resumedFrom > 0) notes.push(`resumed from the checkpoint after epoch ${result.value.resumedFrom}`);
   return { metrics: final, environment: env, notes };
+}
+
+/** Mean training throughput over the epochs this process ran (a resumed run's earlier epochs excluded). */
+function meanRate(history: readonly EpochRecord[]): number {
+  const rates = history.map((r) => r.imgPerSec).filter((r) => Number.isFinite(r) && r > 0);
+  return rates.length === 0 ? 0 : Math.round((rates.reduce((a, b) => a + b, 0) / rates.length) * 10) / 10;
 }
