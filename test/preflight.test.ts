@@ -3,11 +3,12 @@
  * (with file:line:col and the install hint), skipped stages are one summary line, `validate`
  * lists every missing piece of a VTAB-1k root, and no TensorFlow.js banner reaches the output.
  */
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { idxBytes, makeFakeVtabTask, tempDir } from './fixtures/data/make.js';
+import { makeFakeVtabTask, tempDir } from './fixtures/data/make.js';
 import { runCli, workspace } from './helpers/cli.js';
+import { toyIdxData, toyTrainingPipeline } from './helpers/tiny-training.js';
 
 async function runs(ws: string): Promise<string[]> {
   return (await readFile(join(ws, 'runs.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
@@ -150,38 +151,7 @@ stages:
 
 describe('quiet output', () => {
   it('a TensorFlow.js stage on the cpu backend prints no banner; its log names the backend and why', async () => {
-    const dir = await tempDir('quiet');
-    const side = 8;
-    const n = 1040;
-    const images = new Uint8Array(n * side * side);
-    const labels = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      labels[i] = i % 2;
-      for (let k = 0; k < side * side; k++) images[i * side * side + k] = labels[i] === 1 ? 200 - k : 20 + k;
-    }
-    await writeFile(join(dir, 'ti.gz'), idxBytes([n, side, side], images));
-    await writeFile(join(dir, 'tl.gz'), idxBytes([n], labels));
-    const ws = await workspace({
-      'pipeline.yaml': `
-stages:
-  prep:
-    uses: data.idx
-    with: { dir: ${dir}, trainImages: ti.gz, trainLabels: tl.gz, testImages: ti.gz, testLabels: tl.gz, name: toy, numClasses: 2, imageSize: 8, testSize: 16 }
-  fit:
-    uses: train.vit
-    with:
-      data: \${{ stages.prep.outputs.tasks }}/toy
-      method: linear
-      model: { imageSize: 8, channels: 1, patchSize: 4, width: 8, depth: 1, heads: 1, mlpRatio: 1, dropout: 0 }
-      trainSplit: train800
-      evalSplits: [test]
-      epochs: 1
-      batch: 64
-      baseLr: 0.1
-      workers: 1
-      seed: 1
-`,
-    });
+    const ws = await workspace({ 'pipeline.yaml': toyTrainingPipeline(await toyIdxData()) });
     const r = await runCli(['run', '--backend', 'cpu'], ws);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     for (const text of [r.stdout, r.stderr]) {

@@ -8,42 +8,12 @@ import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { idxBytes, tempDir } from './fixtures/data/make.js';
 import { runCli, workspace } from './helpers/cli.js';
+import { toyIdxData, toyTrainingPipeline } from './helpers/tiny-training.js';
 
 describe('artifacts hold results, not circumstances', () => {
   it('two machines, two paths: the same bytes, the same lock, and verify says reproduced', async () => {
-    const data = await tempDir('repro');
-    const side = 8;
-    const n = 1040;
-    const images = new Uint8Array(n * side * side);
-    const labels = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      labels[i] = i % 2;
-      for (let k = 0; k < side * side; k++) images[i * side * side + k] = (labels[i] === 1 ? 180 : 60) + ((i * 7 + k * 3) % 50);
-    }
-    await writeFile(join(data, 'ti.gz'), idxBytes([n, side, side], images));
-    await writeFile(join(data, 'tl.gz'), idxBytes([n], labels));
-    const pipeline = `
-stages:
-  prep:
-    uses: data.idx
-    with: { dir: ${data}, trainImages: ti.gz, trainLabels: tl.gz, testImages: ti.gz, testLabels: tl.gz, name: toy, numClasses: 2, imageSize: 8, testSize: 32 }
-  fit:
-    uses: train.vit
-    with:
-      data: \${{ stages.prep.outputs.tasks }}/toy
-      method: vpt-deep
-      promptLength: 2
-      model: { imageSize: 8, channels: 1, patchSize: 4, width: 8, depth: 1, heads: 1, mlpRatio: 1, dropout: 0 }
-      trainSplit: train800
-      evalSplits: [test]
-      testSplit: test
-      epochs: 2
-      batch: 64
-      baseLr: 0.5
-      seed: 3
-`;
+    const pipeline = toyTrainingPipeline(await toyIdxData());
     const a = await workspace({ 'pipeline.yaml': pipeline });
     const b = await workspace({ 'pipeline.yaml': pipeline });
     // Machine B: another CPU model and count, in the coordinator and every stage process.

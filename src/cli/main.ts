@@ -94,8 +94,9 @@ export function buildProgram(): Command {
       .description('check the workspace against the lock file; with --rerun, run the stages again and compare (for reviewers)')
       .argument('[file-and-targets...]')
       .option('--rerun', 'run the stages again and compare outputs and metrics with the lock')
-      .option('--rel-tol <x>', 'relative tolerance for metrics', '0')
-      .option('--abs-tol <x>', 'absolute tolerance for metrics', '0')
+      .option('--rel-tol <x>', 'relative tolerance for every metric (default: each kind\'s own, else exact)')
+      .option('--abs-tol <x>', 'absolute tolerance for every metric (default: each kind\'s own, else exact)')
+      .option('--tol <metric=x>', 'absolute tolerance for one metric, e.g. --tol test_top1=0.005 (repeatable)', collect)
       .option('-j, --jobs <n>', 'stages run at once with --rerun')
       .option('--backend <name>', 'TensorFlow.js backend with --rerun')
       .option('--json', 'machine-readable'),

@@ -28,6 +28,11 @@ export interface StageKind<P = Record<string, unknown>> {
    * (a file or a folder, as the kind chooses); the kind writes to `ctx.outputs[name]`.
    */
   outputs(params: P): readonly string[];
+  /**
+   * How far each headline metric may move before `pipeline verify` calls a rerun different (when
+   * its bytes are not the same, e.g. on another backend). Metrics not named here must be equal.
+   */
+  readonly tolerances?: Readonly<Record<string, { readonly abs?: number; readonly rel?: number }>>;
   /** Resource defaults the YAML may override. */
   readonly resources?: { readonly cpu?: number; readonly gpu?: number; readonly memoryMiB?: number };
   /**

@@ -9,3 +9,4 @@ export { compareMetrics, type MetricTolerance, type MetricVerdict, type MetricSt
 export { acquireWorkspaceLock, type LockHolder, type AcquireOptions, type WorkspaceLock, type BusyError } from './mutex.js';
 export type { GcOptions, GcReport } from './gc.js';
 export { processLiveness, type Liveness } from './proc.js';
+export { judgeStage, summarize, toleranceFor, verifyPassed, HEADLINE_METRIC, type StageCheck, type StageNow, type StageVerdict, type MetricRow, type ToleranceChoice, type VerifySummary } from './verify.js';

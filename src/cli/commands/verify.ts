@@ -1,14 +1,14 @@
 /**
  * `pipeline verify`: what a reviewer runs next to a committed lock file.
- * Without --rerun: are the workspace's inputs and outputs the ones the lock records?
- * With --rerun: run the stages again (forced) and compare output bytes and, within tolerances,
- * the metrics. Exit 0 when everything reproduced, 1 otherwise.
+ * Without --rerun: are the workspace's outputs the bytes the lock records, and where they are not,
+ * are the metrics of the run that made them within tolerance? With --rerun: run the stages again
+ * (forced) and judge the same way. Exit 0 only if nothing differs beyond tolerance.
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { executePlan } from '../../exec/coordinator.js';
 import { planPipeline, type Decision } from '../../plan/index.js';
-import { compareMetrics, parseLockFile, type LockStage, type RunRecord, type Store } from '../../store/index.js';
+import { judgeStage, parseLockFile, summarize, toleranceFor, verifyPassed, type MetricTolerance, type RunRecord, type StageCheck, type Store, type ToleranceChoice, type VerifySummary } from '../../store/index.js';
 import { availableParallelism, totalmem } from 'node:os';
 import { colorEnabled, palette } from '../../ui/color.js';
 import { PlainRenderer } from '../../ui/plain.js';
@@ -23,14 +23,8 @@ export interface VerifyOptions extends PipelineOptions {
   readonly jobs?: string;
   readonly backend?: string;
   readonly json?: boolean;
-}
-
-type Verdict = 'reproduced' | 'within-tolerance' | 'differs' | 'inputs-differ' | 'missing' | 'failed' | 'not-in-lock';
-
-interface Row {
-  readonly id: string;
-  readonly verdict: Verdict;
-  readonly details: string[];
+  /** `metric=abs` tolerances (repeatable), over the kind's defaults and --abs-tol/--rel-tol. */
+  readonly tol?: readonly string[];
 }
 
 export async function verifyCommand(positionals: string[], options: VerifyOptions): Promise<number> {
@@ -44,32 +38,38 @@ export async function verifyCommand(positionals: string[], options: VerifyOption
   }
   const lock = parseLockFile(text, lockPath);
   if (!lock.ok) throw new CliExit(EXIT.invalid, `${lockPath}${lock.error.line ? `:${lock.error.line}:${lock.error.column ?? 1}` : ''}: ${lock.error.message}`);
-  const tolerance = { rel: tol(options.relTol, '--rel-tol'), abs: tol(options.absTol, '--abs-tol') };
+  const choice = toleranceChoice(options);
   const plan = await planPipeline({ pipeline, store, kinds }, { targets, force: options.rerun === true });
   if (!plan.ok) throw new CliExit(EXIT.invalid, plan.error.message);
   // With --rerun only the stages that really run again are judged; their cached ancestors are
   // inputs, not evidence.
   const ids = plan.value.graph.order.filter((id) => plan.value.selected.has(id) && (!options.rerun || plan.value.forced.has(id)));
-  const rows: Row[] = [];
+  const toleranceOf = (id: string) => (metric: string) => {
+    const stage = plan.value.graph.stage(id);
+    return toleranceFor(metric, stage.type === 'builtin' ? kinds.get(stage.uses)?.tolerances : undefined, choice);
+  };
+  const checks: StageCheck[] = [];
 
   if (!options.rerun) {
     for (const id of ids) {
       const entry = lock.value.stages[id];
       if (!entry) {
-        rows.push({ id, verdict: 'not-in-lock', details: ['the lock has no entry for this stage'] });
+        checks.push({ id, verdict: 'not-in-lock', details: ['the lock has no entry for this stage'], metrics: [] });
         continue;
       }
       const decision = plan.value.decisions.get(id) as Decision;
       const details: string[] = [];
-      if ('fingerprint' in decision && decision.fingerprint !== entry.fingerprint) details.push(`fingerprint ${short(entry.fingerprint)} in lock, ${short(decision.fingerprint)} now`);
-      else if (!('fingerprint' in decision)) details.push(`inputs not known yet: ${decision.reasons.map((r) => r.type).join(', ')}`);
-      const outputs = await compareWorkspaceOutputs(store, pipeline.workspace, entry);
-      details.push(...outputs);
-      const verdict: Verdict = outputs.some((d) => d.includes('missing')) ? 'missing' : outputs.length > 0 ? 'differs' : details.length > 0 ? 'inputs-differ' : 'reproduced';
-      rows.push({ id, verdict, details });
+      if ('fingerprint' in decision && decision.fingerprint !== entry.fingerprint) details.push(`fingerprint ${short(entry.fingerprint)} in the lock, ${short(decision.fingerprint)} now`);
+      const outputs: Record<string, string | undefined> = {};
+      for (const [name, out] of Object.entries(entry.outs)) {
+        const hashed = await store.hashPath(resolve(pipeline.workspace, out.path));
+        outputs[name] = hashed.ok ? hashed.value.hash : undefined;
+      }
+      // The run that made what is in the workspace: its record's metrics are the ones to compare.
+      const record = decision.action === 'fresh' ? decision.record : await recordMatching(store, id, outputs);
+      checks.push(judgeStage(id, entry, { outputs, metrics: record?.metrics, details }, toleranceOf(id)));
     }
   } else {
-    const records = new Map<string, RunRecord>();
     const failed = new Set<string>();
     const renderer = new PlainRenderer(process.stderr, colorEnabled(process.stderr));
     await executePlan(
@@ -95,65 +95,87 @@ export async function verifyCommand(positionals: string[], options: VerifyOption
       const entry = lock.value.stages[id];
       const latest = await store.getLatest(id);
       const record = latest ? await store.readRunRecord(latest) : undefined;
-      if (record) records.set(id, record);
       if (!entry) {
-        rows.push({ id, verdict: 'not-in-lock', details: [] });
+        checks.push({ id, verdict: 'not-in-lock', details: ['the lock has no entry for this stage'], metrics: [] });
         continue;
       }
       if (failed.has(id) || !record) {
-        rows.push({ id, verdict: 'failed', details: ['the rerun failed'] });
+        checks.push({ id, verdict: 'failed', details: ['the rerun failed'], metrics: [] });
         continue;
       }
-      const details: string[] = [];
-      let bytesSame = true;
-      for (const [name, out] of Object.entries(entry.outs)) {
-        const now = record.outputs[name];
-        if (!now) {
-          details.push(`output ${name} not produced`);
-          bytesSame = false;
-        } else if (now.ref.hash !== out.hash) {
-          bytesSame = false;
-          details.push(`output ${name} bytes differ`);
-        }
-      }
-      const verdicts = compareMetrics(entry.metrics, record.metrics, tolerance);
-      const failing = verdicts.filter((v) => !v.pass);
-      for (const v of verdicts.filter((v) => v.status !== 'equal')) {
-        details.push(`metric ${v.name}: ${v.expected ?? '-'} -> ${v.actual ?? '-'} (${v.status})`);
-      }
-      const verdict: Verdict = failing.length > 0 ? 'differs' : bytesSame ? 'reproduced' : Object.keys(entry.metrics).length > 0 ? 'within-tolerance' : 'differs';
-      rows.push({ id, verdict, details });
+      const outputs = Object.fromEntries(Object.keys(entry.outs).map((name) => [name, record.outputs[name]?.ref.hash]));
+      checks.push(judgeStage(id, entry, { outputs, metrics: record.metrics }, toleranceOf(id)));
     }
   }
   await store.flushStatCache();
-  const good = (v: Verdict): boolean => v === 'reproduced' || v === 'within-tolerance';
+  const summary = summarize(checks, lock.value.stages);
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(rows)}\n`);
+    process.stdout.write(`${JSON.stringify({ stages: checks, summary })}\n`);
   } else {
-    const c = palette(colorEnabled(process.stdout));
-    const width = Math.min(60, Math.max(0, ...rows.map((r) => r.id.length)));
-    for (const row of rows) {
-      const label = good(row.verdict) ? c.green(row.verdict) : c.red(row.verdict);
-      process.stdout.write(`  ${row.id.padEnd(width)}  ${label}${row.details.length ? `  ${c.dim(row.details.join('; '))}` : ''}\n`);
-    }
-    const ok = rows.filter((r) => good(r.verdict)).length;
-    process.stdout.write(`${ok}/${rows.length} stage(s) reproduced${options.rerun ? '' : ' (checked against the workspace; --rerun runs them again)'}\n`);
+    printChecks(checks, summary, options.rerun === true);
   }
-  return rows.every((r) => good(r.verdict)) ? EXIT.ok : EXIT.stageFailed;
+  return verifyPassed(checks) ? EXIT.ok : EXIT.stageFailed;
 }
 
-async function compareWorkspaceOutputs(store: Store, workspace: string, entry: LockStage): Promise<string[]> {
-  const problems: string[] = [];
-  for (const [name, out] of Object.entries(entry.outs)) {
-    const hashed = await store.hashPath(resolve(workspace, out.path));
-    if (!hashed.ok) problems.push(`output ${name} (${out.path}) missing`);
-    else if (hashed.value.hash !== out.hash) problems.push(`output ${name} (${out.path}) differs from the lock`);
-  }
-  return problems;
+/** A run record of the stage whose outputs are exactly what the workspace holds, if any. */
+async function recordMatching(store: Store, id: string, outputs: Readonly<Record<string, string | undefined>>): Promise<RunRecord | undefined> {
+  const latest = await store.getLatest(id);
+  const record = latest ? await store.readRunRecord(latest) : undefined;
+  if (!record) return undefined;
+  return Object.entries(outputs).every(([name, hash]) => hash !== undefined && record.outputs[name]?.ref.hash === hash) ? record : undefined;
 }
 
-function tol(value: string | undefined, flag: string): number {
-  const n = Number(value ?? 0);
+function printChecks(checks: readonly StageCheck[], summary: VerifySummary, rerun: boolean): void {
+  const c = palette(colorEnabled(process.stdout));
+  const good = (v: StageCheck['verdict']): boolean => v === 'reproduced' || v === 'within-tolerance';
+  const width = Math.min(60, Math.max(0, ...checks.map((r) => r.id.length)));
+  for (const check of checks) {
+    const label = check.verdict === 'reproduced' ? c.green(check.verdict) : good(check.verdict) ? c.yellow(check.verdict) : c.red(check.verdict);
+    process.stdout.write(`  ${check.id.padEnd(width)}  ${label}${check.details.length ? `  ${c.dim(check.details.join('; '))}` : ''}\n`);
+    if (check.verdict === 'reproduced' || check.metrics.length === 0) continue;
+    const rows = check.metrics.map((m) => [m.name, num(m.locked), num(m.now), num(m.delta), describeTolerance(m.tolerance), m.pass ? 'ok' : 'beyond'] as const);
+    const head = ['metric', 'locked', 'now', '|delta|', 'tolerance', ''] as const;
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+    const line = (cells: readonly string[]): string => `      ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ')}`.trimEnd();
+    process.stdout.write(`${c.dim(line(head))}\n`);
+    for (const r of rows) process.stdout.write(`${r[5] === 'ok' ? line(r) : c.red(line(r))}\n`);
+  }
+  const h = summary.headline;
+  const headline = h.compared === 0
+    ? `no ${h.metric} compared`
+    : `${h.metric}: largest deviation ${h.maxDelta === 0 ? '0' : Number.isFinite(h.maxDelta) ? h.maxDelta.toPrecision(3) : 'unknown'} over ${h.compared} stage(s)${h.stage && h.maxDelta > 0 ? ` (${h.stage})` : ''}`;
+  process.stdout.write(
+    `${summary.reproduced}/${summary.stages} stage(s) reproduced bit for bit, ${summary.withinTolerance} within tolerance, ${summary.differs} differ, ${summary.missing} missing` +
+      `${summary.other > 0 ? `, ${summary.other} failed or not in the lock` : ''}; ${headline}` +
+      `${rerun ? '' : ' (checked against the workspace; --rerun runs them again)'}\n`,
+  );
+}
+
+function num(x: number | undefined): string {
+  return x === undefined ? '—' : Number.isInteger(x) ? String(x) : x.toPrecision(6);
+}
+
+function describeTolerance(t: MetricTolerance): string {
+  const parts = [...(t.abs !== undefined ? [`abs ${t.abs}`] : []), ...(t.rel !== undefined ? [`rel ${t.rel}`] : [])];
+  return parts.length === 0 ? 'exact' : parts.join(' or ');
+}
+
+function toleranceChoice(options: VerifyOptions): ToleranceChoice {
+  const abs = tol(options.absTol, '--abs-tol');
+  const rel = tol(options.relTol, '--rel-tol');
+  const perMetric: Record<string, number> = {};
+  for (const item of options.tol ?? []) {
+    const m = /^([^=]+)=(.+)$/.exec(item);
+    const value = m ? Number(m[2]) : Number.NaN;
+    if (!m || !Number.isFinite(value) || value < 0) throw new CliExit(EXIT.invalid, `--tol takes metric=number (>= 0), e.g. --tol test_top1=0.005; got '${item}'`);
+    perMetric[m[1] as string] = value;
+  }
+  return { perMetric, all: abs === undefined && rel === undefined ? undefined : { ...(abs !== undefined ? { abs } : {}), ...(rel !== undefined ? { rel } : {}) } };
+}
+
+function tol(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new CliExit(EXIT.invalid, `${flag} takes a number >= 0, got '${value}'`);
   return n;
 }

@@ -76,3 +76,12 @@ export function throttled<T>(fn: (x: T) => void, ms = 500): (x: T) => void {
     }
   };
 }
+
+/**
+ * What `pipeline verify` accepts from a rerun whose bytes differ (another backend rounds
+ * differently): top-1 within half a point (one test image in 200), losses within 2 %.
+ */
+export const TRAIN_TOLERANCES = {
+  test_top1: { abs: 0.005 }, val_top1: { abs: 0.005 }, train_top1: { abs: 0.005 },
+  test_loss: { rel: 0.02 }, val_loss: { rel: 0.02 }, train_loss: { rel: 0.02 },
+} as const;

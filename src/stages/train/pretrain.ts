@@ -5,7 +5,7 @@
  * It is FT from a random init: AdamW, warm-up + cosine, all weights train, no prompts.
  */
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { modelParamSchema, type ModelParam } from './common.js';
+import { modelParamSchema, TRAIN_TOLERANCES, type ModelParam } from './common.js';
 
 export interface PretrainParams {
   readonly data: string;
@@ -41,6 +41,7 @@ export const trainPretrain = defineKind<PretrainParams>({
   },
   outputs: () => ['model', 'metrics'],
   resources: { cpu: 2, memoryMiB: 4096 },
+  tolerances: TRAIN_TOLERANCES,
   // defaultWorkers() of src/ml/parallel on wasm and cpu (not imported: kinds stay free of tfjs).
   threads: (p: PretrainParams) => p.workers ?? 2,
   async run(ctx: StageContext<PretrainParams>): Promise<StageRunResult> {

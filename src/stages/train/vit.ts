@@ -4,7 +4,7 @@
  */
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
 import { METHODS, type Method } from '../../ml/methods.js';
-import { modelParamSchema, type ModelParam } from './common.js';
+import { modelParamSchema, TRAIN_TOLERANCES, type ModelParam } from './common.js';
 
 export interface TrainVitParams {
   /** Task folder (task.json + split shards), workspace-relative. */
@@ -79,6 +79,7 @@ export const trainVit = defineKind<TrainVitParams>({
   },
   outputs: () => ['model', 'metrics', 'predictions'],
   resources: { cpu: 2, memoryMiB: 4096 },
+  tolerances: TRAIN_TOLERANCES,
   // defaultWorkers() of src/ml/parallel on wasm and cpu (not imported: kinds stay free of tfjs).
   threads: (p: TrainVitParams) => p.workers ?? 2,
   async run(ctx: StageContext<TrainVitParams>): Promise<StageRunResult> {
