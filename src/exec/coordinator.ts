@@ -285,7 +285,8 @@ async function runAttempt(
     watchParent: options.watchParent,
     task:
       stage.type === 'builtin'
-        ? { type: 'builtin', uses: stage.uses, params: stage.with }
+        // The params as fingerprinted: with the kind's backend-dependent defaults filled in.
+        ? { type: 'builtin', uses: stage.uses, params: decision.doc.task.type === 'builtin' ? (decision.doc.task.params as Readonly<Record<string, unknown>>) : stage.with }
         : stage.shell
           ? { type: 'command', command: redirectShell(String(stage.command), staged), shell: true }
           : { type: 'command', command: redirectArgv(stage.command as readonly string[], staged), shell: false },

@@ -39,7 +39,9 @@ export type RunPipelineError =
   /** Stages that would run cannot start (missing data); nothing was run. */
   | { readonly reason: 'not-ready'; readonly diagnostics: readonly Diagnostic[] };
 
-export async function runPipeline(ctx: PlanContext, options: RunPipelineOptions): Promise<Result<RunSummary, RunPipelineError>> {
+export async function runPipeline(context: PlanContext, options: RunPipelineOptions): Promise<Result<RunSummary, RunPipelineError>> {
+  // Planned with the backend the stages will ask for, so backend-dependent defaults are in their keys.
+  const ctx: PlanContext = { ...context, backend: options.backend ?? context.backend ?? process.env['VPT_BACKEND'] };
   const { pipeline, store } = ctx;
   const signal = options.signal ?? new AbortController().signal;
   const lock = await acquireWorkspaceLock(pipeline.workspace, {
@@ -62,7 +64,7 @@ export async function runPipeline(ctx: PlanContext, options: RunPipelineOptions)
       {
         jobs: options.jobs,
         keepGoing: options.keepGoing === true,
-        backend: options.backend ?? process.env['VPT_BACKEND'],
+        backend: ctx.backend,
         executor: options.executor ?? new LocalExecutor(),
         capacity: options.capacity,
         signal,

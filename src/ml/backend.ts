@@ -14,8 +14,9 @@ import { dirname } from 'node:path';
 import { cpus } from 'node:os';
 import { err, ok, type Result } from '../util/result.js';
 import { installWasmKernels } from './wasmKernels.js';
+import { BACKEND_ALIASES as ALIASES, BACKEND_ORDER as ORDER, type BackendName } from './backend-name.js';
 
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type { BackendName } from './backend-name.js';
 
 /** What was chosen and with which flags, for run records (StageRunResult.environment). */
 export interface BackendInfo {
@@ -34,12 +35,6 @@ export interface BackendInfo {
 
 export type BackendError = { readonly reason: 'unknown-backend' | 'unavailable'; readonly message: string };
 
-const ALIASES: Record<string, BackendName> = {
-  'tensorflow-gpu': 'tensorflow-gpu', 'tfjs-node-gpu': 'tensorflow-gpu', gpu: 'tensorflow-gpu', 'node-gpu': 'tensorflow-gpu',
-  tensorflow: 'tensorflow', 'tfjs-node': 'tensorflow', node: 'tensorflow', native: 'tensorflow',
-  wasm: 'wasm', cpu: 'cpu',
-};
-const ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 let current: BackendInfo | undefined;
 

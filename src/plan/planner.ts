@@ -10,6 +10,7 @@ import type { KindRegistry } from '../stages/registry.js';
 import type { RunRecord, Store } from '../store/index.js';
 import { err, ok, type Result } from '../util/result.js';
 import { explainChange } from './explain.js';
+import { predictBackend } from '../ml/backend-name.js';
 import { codeHashOf } from './code-hash.js';
 import { fingerprintDoc, fingerprintOf, type FingerprintDoc } from './fingerprint.js';
 import { StageGraph } from './graph.js';
@@ -49,6 +50,8 @@ export interface PlanContext {
   readonly pipeline: Pipeline;
   readonly store: Store;
   readonly kinds: KindRegistry;
+  /** The backend stages will ask for (`--backend`; default `VPT_BACKEND`, then auto): kinds resolve their backend-dependent defaults with it. */
+  readonly backend?: string | undefined;
 }
 
 /** Output hashes known so far (from fresh, restored or finished stages), by workspace path. */
@@ -151,7 +154,10 @@ export async function evaluateStage(
     hashes.set(input.path, hashed.value.hash);
   }
   const kind = stage.type === 'builtin' ? ctx.kinds.get(stage.uses) : undefined;
-  const doc = fingerprintDoc(stage, kind?.version, hashes, kind?.module !== undefined ? codeHashOf(kind.module) : undefined);
+  const backend = kind?.resolveParams ? predictBackend(ctx.backend) : undefined;
+  // The params the stage will really get (the coordinator hands it doc.task.params).
+  const resolved = stage.type === 'builtin' && kind?.resolveParams && backend ? { ...stage, with: kind.resolveParams(stage.with, { backend }) as Readonly<Record<string, unknown>> } : stage;
+  const doc = fingerprintDoc(resolved, kind?.version, hashes, kind?.module !== undefined ? codeHashOf(kind.module) : undefined);
   const fingerprint = fingerprintOf(doc);
   if (force) return { action: 'run', fingerprint, doc, reasons: [{ type: 'forced' }] };
 

@@ -6,6 +6,7 @@
  * never loads an ML backend. `run` executes inside the stage's child process, never in the
  * coordinator.
  */
+import type { BackendName } from '../ml/backend-name.js';
 import type { Rng } from '../util/rng.js';
 
 /** A JSON Schema object (draft 2020-12 / ajv) describing the kind's `with:` params. */
@@ -33,6 +34,12 @@ export interface StageKind<P = Record<string, unknown>> {
    * its bytes are not the same, e.g. on another backend). Metrics not named here must be equal.
    */
   readonly tolerances?: Readonly<Record<string, { readonly abs?: number; readonly rel?: number }>>;
+  /**
+   * Defaults that change the result and depend on the backend (train.vit's `workers`: 2 shards on
+   * wasm, 1 on tfjs-node), filled in by the planner before it fingerprints the stage, so the key
+   * says what will run. The stage receives the params as returned. Light: no ML code.
+   */
+  resolveParams?(params: P, env: { readonly backend: BackendName }): object;
   /** Resource defaults the YAML may override. */
   readonly resources?: { readonly cpu?: number; readonly gpu?: number; readonly memoryMiB?: number };
   /**

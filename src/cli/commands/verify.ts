@@ -39,7 +39,8 @@ export async function verifyCommand(positionals: string[], options: VerifyOption
   const lock = parseLockFile(text, lockPath);
   if (!lock.ok) throw new CliExit(EXIT.invalid, `${lockPath}${lock.error.line ? `:${lock.error.line}:${lock.error.column ?? 1}` : ''}: ${lock.error.message}`);
   const choice = toleranceChoice(options);
-  const plan = await planPipeline({ pipeline, store, kinds }, { targets, force: options.rerun === true });
+  const planContext = { pipeline, store, kinds, backend: options.backend ?? process.env['VPT_BACKEND'] };
+  const plan = await planPipeline(planContext, { targets, force: options.rerun === true });
   if (!plan.ok) throw new CliExit(EXIT.invalid, plan.error.message);
   // With --rerun only the stages that really run again are judged; their cached ancestors are
   // inputs, not evidence.
@@ -73,12 +74,12 @@ export async function verifyCommand(positionals: string[], options: VerifyOption
     const failed = new Set<string>();
     const renderer = new PlainRenderer(process.stderr, colorEnabled(process.stderr));
     await executePlan(
-      { pipeline, store, kinds },
+      planContext,
       plan.value,
       {
         jobs: Number(options.jobs ?? availableParallelism()),
         keepGoing: true,
-        backend: options.backend ?? process.env['VPT_BACKEND'],
+        backend: planContext.backend,
         executor: await createExecutor('local'),
         capacity: { cpu: availableParallelism(), gpu: Number(process.env['VPT_GPUS'] ?? 0), memoryMiB: Math.floor(totalmem() / 2 ** 20) },
         signal: new AbortController().signal,

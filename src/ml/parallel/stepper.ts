@@ -52,14 +52,8 @@ export interface StepperOptions {
   readonly startTimeoutMs?: number;
 }
 
-/**
- * The default worker count for a backend: 2 on wasm and cpu (one core each), 1 on the native
- * tfjs-node backends, which already use every core. A fixed number, not the machine's core count,
- * so that a stage gives the same bytes on any machine.
- */
-export function defaultWorkers(backend: string | undefined): number {
-  return backend !== undefined && backend.startsWith('tensorflow') ? 1 : 2;
-}
+// The default worker count lives with the backend names, so the planner can resolve it light.
+export { defaultWorkers } from '../backend-name.js';
 
 /** Shard sizes of a batch of `count` over `workers`: contiguous, the larger first, zeros dropped. */
 export function shardSizes(count: number, workers: number): number[] {

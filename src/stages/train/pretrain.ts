@@ -4,6 +4,7 @@
  * (`train.vit` with `init:` pointing at it takes the backbone, not the head).
  * It is FT from a random init: AdamW, warm-up + cosine, all weights train, no prompts.
  */
+import { defaultWorkers } from '../../ml/backend-name.js';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
 import { modelParamSchema, TRAIN_TOLERANCES, type ModelParam } from './common.js';
 
@@ -44,6 +45,7 @@ export const trainPretrain = defineKind<PretrainParams>({
   tolerances: TRAIN_TOLERANCES,
   // defaultWorkers() of src/ml/parallel on wasm and cpu (not imported: kinds stay free of tfjs).
   threads: (p: PretrainParams) => p.workers ?? 2,
+  resolveParams: (p: PretrainParams, env) => (p.workers !== undefined ? p : { ...p, workers: defaultWorkers(env.backend) }),
   async run(ctx: StageContext<PretrainParams>): Promise<StageRunResult> {
     const { runTraining } = await import('./runVit.js');
     const p = ctx.params;

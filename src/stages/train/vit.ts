@@ -2,6 +2,7 @@
  * `train.vit`: one training run (a grid point or a final run) of one method on one task.
  * Heavy modules (TensorFlow.js) load inside `run` only.
  */
+import { defaultWorkers } from '../../ml/backend-name.js';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
 import { METHODS, type Method } from '../../ml/methods.js';
 import { modelParamSchema, TRAIN_TOLERANCES, type ModelParam } from './common.js';
@@ -82,6 +83,7 @@ export const trainVit = defineKind<TrainVitParams>({
   tolerances: TRAIN_TOLERANCES,
   // defaultWorkers() of src/ml/parallel on wasm and cpu (not imported: kinds stay free of tfjs).
   threads: (p: TrainVitParams) => p.workers ?? 2,
+  resolveParams: (p: TrainVitParams, env) => (p.workers !== undefined ? p : { ...p, workers: defaultWorkers(env.backend) }),
   async run(ctx: StageContext<TrainVitParams>): Promise<StageRunResult> {
     const { runTrainVit } = await import('./runVit.js');
     return runTrainVit(ctx);
