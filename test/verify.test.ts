@@ -55,3 +55,38 @@ describe('pipeline verify against the workspace', () => {
     expect((await runCli(['verify', '--tol', 'test_top1'], ws)).exitCode).toBe(2);
   });
 });
+
+describe('pipeline verify --rerun', () => {
+  it('reruns in a scratch workspace: the workspace outputs and the locked run\'s cache entries stay as they were', async () => {
+    const ws = await workspace({
+      'pipeline.yaml': `
+stages:
+  stable:
+    shell: true
+    run: echo same > \${{ outputs.o }}
+    outs: { o: out/stable.txt }
+  noisy:
+    shell: true
+    run: cat \${{ stages.stable.outputs.o }} > \${{ outputs.o }} && head -c 16 /dev/urandom | od -An -tx1 >> \${{ outputs.o }}
+    outs: { o: out/noisy.txt }
+`,
+    });
+    expect((await runCli(['run'], ws)).exitCode).toBe(0);
+    const before = await readFile(join(ws, 'out/noisy.txt'), 'utf8');
+
+    const r = await runCli(['verify', '--rerun'], ws);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/stable\s+reproduced/);
+    expect(r.stdout).toMatch(/noisy\s+differs\s+bytes differ: o \(out\/noisy\.txt\)/);
+    expect(r.stderr).toMatch(/rerunning 2 stage\(s\) in .*\.vpt\/verify\//);
+    expect(r.stderr).toMatch(/the rerun's outputs and logs are kept in /);
+
+    // Nothing of the locked run was replaced: the same bytes in the workspace, still up to date,
+    // and verify without --rerun still finds what the lock records.
+    expect(await readFile(join(ws, 'out/noisy.txt'), 'utf8')).toBe(before);
+    const again = await runCli(['run'], ws);
+    expect(again.stdout).toMatch(/0 ran, 0 restored, 2 up to date/);
+    const check = await runCli(['verify'], ws);
+    expect(check.exitCode, check.stdout).toBe(0);
+  });
+});

@@ -70,7 +70,7 @@ export async function executePlan(ctx: PlanContext, plan: Plan, options: Execute
   const finishCached = async (id: string, decision: Extract<Decision, { action: 'fresh' | 'restore' }>): Promise<boolean> => {
     if (decision.action === 'restore') {
       for (const output of Object.values(decision.record.outputs)) {
-        const restored = await ctx.store.restore(output.ref, resolve(plan.pipeline.workspace, output.path));
+        const restored = await ctx.store.restore(output.ref, resolve(ctx.pipeline.workspace, output.path));
         if (!restored.ok) {
           // A corrupt or vanished object is never served: the stage runs again.
           const reason: Reason = restored.error.reason === 'corrupt'
@@ -261,7 +261,8 @@ async function runAttempt(
   emit: EmitEvent,
 ): Promise<AttemptOutcome> {
   const { store } = ctx;
-  const workspace = plan.pipeline.workspace;
+  // ctx.pipeline, not plan.pipeline: a verify --rerun runs the plan in a scratch workspace.
+  const workspace = ctx.pipeline.workspace;
   const placement = await options.executor.prepareAttempt?.({ stageId: stage.id, fingerprint: decision.fingerprint });
   const reattach = placement?.reattach;
   const runId = reattach?.runId ?? `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${attempt}`;

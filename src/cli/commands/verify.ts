@@ -2,10 +2,11 @@
  * `pipeline verify`: what a reviewer runs next to a committed lock file.
  * Without --rerun: are the workspace's outputs the bytes the lock records, and where they are not,
  * are the metrics of the run that made them within tolerance? With --rerun: run the stages again
- * (forced) and judge the same way. Exit 0 only if nothing differs beyond tolerance.
+ * (forced) in a scratch workspace and judge the same way. Exit 0 only if nothing differs beyond tolerance.
  */
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
+import { relative, resolve } from 'node:path';
+import { prepareScratch } from '../../exec/scratch.js';
 import { executePlan } from '../../exec/coordinator.js';
 import { planPipeline, type Decision } from '../../plan/index.js';
 import { judgeStage, parseLockFile, summarize, toleranceFor, verifyPassed, type MetricTolerance, type RunRecord, type StageCheck, type Store, type ToleranceChoice, type VerifySummary } from '../../store/index.js';
@@ -50,6 +51,7 @@ export async function verifyCommand(positionals: string[], options: VerifyOption
     return toleranceFor(metric, stage.type === 'builtin' ? kinds.get(stage.uses)?.tolerances : undefined, choice);
   };
   const checks: StageCheck[] = [];
+  let scratchDir: string | undefined;
 
   if (!options.rerun) {
     for (const id of ids) {
@@ -73,8 +75,14 @@ export async function verifyCommand(positionals: string[], options: VerifyOption
   } else {
     const failed = new Set<string>();
     const renderer = new PlainRenderer(process.stderr, colorEnabled(process.stderr));
+    // In a scratch workspace with its own store: the rerun touches neither the workspace's outputs
+    // nor the cached results of the locked run.
+    const scratch = await prepareScratch(pipeline, plan.value, store, new Set(ids));
+    if (!scratch.ok) throw new CliExit(EXIT.stageFailed, scratch.error);
+    scratchDir = scratch.value.dir;
+    process.stderr.write(`rerunning ${ids.length} stage(s) in ${relative(process.cwd(), scratch.value.dir) || scratch.value.dir}\n`);
     await executePlan(
-      planContext,
+      { ...planContext, pipeline: scratch.value.pipeline, store: scratch.value.store },
       plan.value,
       {
         jobs: Number(options.jobs ?? availableParallelism()),
@@ -94,8 +102,8 @@ export async function verifyCommand(positionals: string[], options: VerifyOption
     );
     for (const id of ids) {
       const entry = lock.value.stages[id];
-      const latest = await store.getLatest(id);
-      const record = latest ? await store.readRunRecord(latest) : undefined;
+      const latest = await scratch.value.store.getLatest(id);
+      const record = latest ? await scratch.value.store.readRunRecord(latest) : undefined;
       if (!entry) {
         checks.push({ id, verdict: 'not-in-lock', details: ['the lock has no entry for this stage'], metrics: [] });
         continue;
@@ -110,6 +118,11 @@ export async function verifyCommand(positionals: string[], options: VerifyOption
   }
   await store.flushStatCache();
   const summary = summarize(checks, lock.value.stages);
+  if (scratchDir !== undefined) {
+    // Kept when something did not reproduce, for a look at the rerun's outputs and logs.
+    if (verifyPassed(checks)) await rm(scratchDir, { recursive: true, force: true });
+    else process.stderr.write(`the rerun's outputs and logs are kept in ${scratchDir}\n`);
+  }
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ stages: checks, summary })}\n`);
   } else {
