@@ -11,8 +11,11 @@ import { placeQuadrants, type RunRecord } from '../src/stages/analysis/index.js'
 import { readPngHeader } from '../src/ml/analysis/index.js';
 import type { StageContext } from '../src/stages/kind.js';
 import { createRng } from '../src/util/rng.js';
+import { renderLockFile } from '../src/store/index.js';
 
 const ws = mkdtempSync(join(tmpdir(), 'report-test-'));
+const FP_PREP = 'a'.repeat(64);
+const FP_TRAIN = 'b'.repeat(64);
 afterAll(() => rmSync(ws, { recursive: true, force: true }));
 
 function fakeCtx<P>(params: P, outputs: Record<string, string>): StageContext<P> {
@@ -60,7 +63,9 @@ beforeAll(async () => {
   ], 30);
   await mkdir(join(ws, 'quad'), { recursive: true });
   await writeFile(join(ws, 'quad', 'quadrants.json'), JSON.stringify(q));
-  await writeFile(join(ws, 'pipeline.lock'), 'version: 1\nstages:\n  prep:\n    fingerprint: sha256-aaa111\n    kind: data.vtab1k\n  train[task=svhn]:\n    fingerprint: sha256-bbb222\n    environment:\n      backend: cpu\n');
+  // A lock in the real format (the store's renderer; the report reads it with the store's parser).
+  const stage = (fingerprint: string, kind: string) => ({ fingerprint, kind, params: {}, deps: {}, outs: {}, metrics: {} });
+  await writeFile(join(ws, 'pipeline.lock'), renderLockFile({ version: 1, pipeline: 'vtab-full', stages: { prep: stage(FP_PREP, 'data.vtab1k@1'), 'train[task=svhn]': stage(FP_TRAIN, 'train.vit@2') } }));
   await mkdir(join(ws, 'attr'), { recursive: true });
   await writeFile(join(ws, 'attr', 'attribution.json'), JSON.stringify({ task: 'svhn', igSteps: 50, igRule: 'gauss-legendre', completeness: { maxRelativeError: 0.0031, meanRelativeError: 0.002 }, images: [{}, {}] }));
 });
@@ -164,8 +169,8 @@ describe('report.study', () => {
     // Provenance and the lock.
     expect(md).toMatch(/\| svhn \| VPT \| 42 \| 800 \| 80\.00 \| wasm \| tfjs 4\.22\.0, simd true, 1 shard\(s\) \| train\[task=svhn\] \|/);
     expect(md).toContain('| svhn | FT | 42 | 800 | 90.00 | wasm | tfjs 4.22.0, simd true, 1 shard(s) | runs/svhn-ft-42-800.json |');
-    expect(md).toContain('| prep | sha256-aaa111 |');
-    expect(md).toContain('| train[task=svhn] | sha256-bbb222 |');
+    expect(md).toContain(`| prep | ${FP_PREP} |`);
+    expect(md).toContain(`| train[task=svhn] | ${FP_TRAIN} |`);
     expect(md).toMatch(/\| attr \| svhn \| 2 \| 50 \| gauss-legendre \| 3\.10e-3 \| 2\.00e-3 \|/);
     // Figures: all four kinds, referenced and written.
     for (const f of ['accuracy-vs-size', 'fid-vs-gap', 'loss-curves', 'ablations']) {
@@ -197,8 +202,11 @@ describe('report.study', () => {
     await expect(studyReportKind.run(fakeCtx({ runs: ['runs/none.json'] }, { report: join(ws, 'r1') }))).rejects.toThrow(/unreadable/);
     await writeFile(join(ws, 'bad.json'), '{"task": "a", "method": "ft"}');
     await expect(studyReportKind.run(fakeCtx({ runs: ['bad.json'] }, { report: join(ws, 'r2') }))).rejects.toThrow(/test top-1/);
-    expect(() => parseLock('stages: [1, 2]', 'x.lock')).toThrow(/stages/);
-    expect(() => parseLock('a: [', 'x.lock')).toThrow(/YAML/);
+    // The store's lock parser: the real format, errors with the file and the place.
+    expect(() => parseLock('version: 1\npipeline: x\nstages: [1, 2]', 'x.lock')).toThrow(/x\.lock: stages: must be a mapping .*\(line 3, column 9\)/);
+    expect(() => parseLock('a: [', 'x.lock')).toThrow(/x\.lock: .*\(line 1, column 5\)/);
+    // A lock as the old report parser expected it (an `environment` per stage) is not the format.
+    expect(() => parseLock(`version: 1\npipeline: x\nstages:\n  a:\n    fingerprint: ${'a'.repeat(64)}\n    environment: { backend: cpu }\n`, 'x.lock')).toThrow(/environment: unknown key|unknown key/);
   });
 
   it('renders the same blocks to Markdown and escaped HTML', () => {

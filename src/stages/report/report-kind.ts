@@ -5,7 +5,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { yaml } from '../../util/yaml.js';
+import { parseLockFile } from '../../store/lock-file.js';
 import { readRun, type QuadrantRow, type QuadrantTable, type RunRecord, type RunRef } from '../analysis/index.js';
 import { toHtml, toMarkdown, type Block } from './document.js';
 import { PAPER_GROUP_MEANS, PAPER_VPT_WINS } from './paper.js';
@@ -16,7 +16,7 @@ import {
 import { buildStudy, canonicalMethod, fmtCell, methodLabel, type GroupSummary, type StudyTables } from './study.js';
 
 export interface ReportRunRef extends RunRef {
-  /** The pipeline stage that made the run: its lock entry supplies environment facts. */
+  /** The pipeline stage that made the run (named in the provenance table). */
   readonly stage?: string;
   readonly environment?: Readonly<Record<string, string | number | boolean>>;
 }
@@ -53,27 +53,18 @@ export class ReportStageError extends Error {
   }
 }
 
-export interface LockEntry { readonly id: string; readonly fingerprint: string; readonly fields: Readonly<Record<string, string | number | boolean>>; readonly environment: Readonly<Record<string, string | number | boolean>> }
+/** A stage of the lock file, as the report lists it. */
+export interface LockEntry { readonly id: string; readonly fingerprint: string }
 
+/** The lock through the store's own parser (the one format, with its errors at line:col). */
 export function parseLock(text: string, path: string): LockEntry[] {
-  let doc: unknown;
-  try {
-    doc = yaml().parse(text);
-  } catch (e) {
-    throw new ReportStageError({ reason: 'bad-input', message: `${path}: not YAML: ${(e as Error).message}`, path });
+  const parsed = parseLockFile(text, path);
+  if (!parsed.ok) {
+    // The store's message names the file already; the position, when it has one, goes with it.
+    const where = parsed.error.line !== undefined ? ` (line ${parsed.error.line}, column ${parsed.error.column ?? 1})` : '';
+    throw new ReportStageError({ reason: 'bad-input', message: `${parsed.error.message}${where}`, path });
   }
-  const stages = (doc as { stages?: unknown } | null)?.stages;
-  if (typeof stages !== 'object' || stages === null || Array.isArray(stages)) throw new ReportStageError({ reason: 'bad-input', message: `${path}: no \`stages:\` mapping`, path });
-  const scalars = (o: unknown): Record<string, string | number | boolean> => {
-    const out: Record<string, string | number | boolean> = {};
-    if (typeof o === 'object' && o !== null) for (const [k, v] of Object.entries(o)) if (['string', 'number', 'boolean'].includes(typeof v)) out[k] = v as string | number | boolean;
-    return out;
-  };
-  return Object.entries(stages as Record<string, unknown>).map(([id, v]) => {
-    const rec = (v ?? {}) as Record<string, unknown>;
-    const { fingerprint, ...rest } = scalars(rec);
-    return { id, fingerprint: String(fingerprint ?? ''), fields: rest, environment: scalars(rec['environment']) };
-  });
+  return Object.entries(parsed.value.stages).map(([id, stage]) => ({ id, fingerprint: stage.fingerprint }));
 }
 
 async function fileOrFolder(path: string, file: string): Promise<string> {
@@ -102,15 +93,13 @@ export async function loadReportInputs(p: ReportParams, resolve: (s: string) => 
     const path = resolve(p.lock);
     lock = parseLock(await readText(path), path);
   }
-  const lockById = new Map((lock ?? []).map((l) => [l.id, l]));
   const runs: Array<RunRecord & { stage?: string }> = [];
   for (const r of p.runs.flat()) {
     const ref: ReportRunRef = typeof r === 'string' ? { metrics: r } : r;
     const run = await readRun({ ...ref, metrics: resolve(ref.metrics) });
     if (!run.ok) throw new ReportStageError({ reason: run.error.reason === 'unreadable' ? 'unreadable' : 'bad-input', message: run.error.message, path: run.error.path });
-    const lockEnv = ref.stage ? lockById.get(ref.stage)?.environment ?? {} : {};
     // Keep the path as the pipeline wrote it (workspace-relative), not the resolved one.
-    runs.push({ ...run.value, source: ref.metrics, environment: { ...lockEnv, ...run.value.environment, ...(ref.environment ?? {}) }, ...(ref.stage ? { stage: ref.stage } : {}) });
+    runs.push({ ...run.value, source: ref.metrics, environment: { ...run.value.environment, ...(ref.environment ?? {}) }, ...(ref.stage ? { stage: ref.stage } : {}) });
   }
   let quadrants: QuadrantTable | undefined;
   if (p.quadrants) {
