@@ -65,7 +65,7 @@ beforeAll(async () => {
   await writeFile(join(ws, 'quad', 'quadrants.json'), JSON.stringify(q));
   // A lock in the real format (the store's renderer; the report reads it with the store's parser).
   const stage = (fingerprint: string, kind: string) => ({ fingerprint, kind, params: {}, deps: {}, outs: {}, metrics: {} });
-  await writeFile(join(ws, 'pipeline.lock'), renderLockFile({ version: 1, pipeline: 'vtab-full', stages: { prep: stage(FP_PREP, 'data.vtab1k@1'), 'train[task=svhn]': stage(FP_TRAIN, 'train.vit@2') } }));
+  await writeFile(join(ws, 'pipeline.lock'), renderLockFile({ version: 1, pipeline: 'vtab-full', stages: { prep: stage(FP_PREP, 'data.vtab1k@1'), 'train[task=svhn]': stage(FP_TRAIN, 'train.vit@2'), report: stage('c'.repeat(64), 'report.study@1') } }));
   await mkdir(join(ws, 'attr'), { recursive: true });
   await writeFile(join(ws, 'attr', 'attribution.json'), JSON.stringify({ task: 'svhn', igSteps: 50, igRule: 'gauss-legendre', completeness: { maxRelativeError: 0.0031, meanRelativeError: 0.002 }, images: [{}, {}] }));
 });
@@ -188,7 +188,9 @@ describe('report.study', () => {
     expect(csv).toContain('cifar100,natural,low-disparity/near,10,ft,800,62.0000,2.0000,3,42 44 82');
     const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { study: { rows: Array<{ task: string; cells: Record<string, { mean: number }> }> }; lock: Array<{ id: string }> };
     expect(json.study.rows.find((x) => x.task === 'svhn')?.cells['vpt']?.mean).toBeCloseTo(82, 10);
+    // Not the report's own (previous) entry: its bytes depend on its inputs, not on what ran before.
     expect(json.lock.map((l) => l.id)).toEqual(['prep', 'train[task=svhn]']);
+    expect(md).not.toContain('c'.repeat(64));
   });
 
   it('report.plots writes the figures only', async () => {

@@ -87,11 +87,13 @@ export interface ReportInputs {
   readonly attributions: ReadonlyArray<{ readonly path: string; readonly task: string; readonly images: number; readonly maxRelativeError: number | null; readonly meanRelativeError: number | null; readonly steps: number; readonly rule: string }>;
 }
 
-export async function loadReportInputs(p: ReportParams, resolve: (s: string) => string): Promise<ReportInputs> {
+export async function loadReportInputs(p: ReportParams, resolve: (s: string) => string, ownStage?: string): Promise<ReportInputs> {
   let lock: LockEntry[] | undefined;
   if (p.lock) {
     const path = resolve(p.lock);
-    lock = parseLock(await readText(path), path);
+    // Not the report's own entry: it is the previous run's (if any), so listing it would make the
+    // report's bytes depend on what ran before it rather than on its inputs.
+    lock = parseLock(await readText(path), path).filter((entry) => entry.id !== ownStage);
   }
   const runs: Array<RunRecord & { stage?: string }> = [];
   for (const r of p.runs.flat()) {
@@ -280,7 +282,7 @@ export function resultsCsv(study: StudyTables): string {
 async function produce(ctx: StageContext<ReportParams>, figuresOnly: boolean): Promise<StageRunResult> {
   const p = ctx.params;
   const resolve = (s: string): string => (isAbsolute(s) ? s : ctx.resolve(s));
-  const inputs = await loadReportInputs(p, resolve);
+  const inputs = await loadReportInputs(p, resolve, ctx.stageId);
   if (inputs.runs.length === 0) throw new ReportStageError({ reason: 'bad-input', message: 'no runs given' });
   const study = buildStudy(inputs.runs, { ...(p.trainSize !== undefined ? { trainSize: p.trainSize } : {}), ...(inputs.quadrants ? { quadrants: inputs.quadrants.rows } : {}), groups: inputs.groups });
   const { figures, notes } = await buildFigures(study, inputs);
