@@ -181,7 +181,7 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
   return { metrics: final, environment: env, notes };
 }
 
-/** Mean training throughput over the epochs this process ran (a resumed run's earlier epochs excluded). */
+/** Mean training throughput over the epochs of the run, for the run record (a resumed run includes the epochs of the process before). */
 function meanRate(history: readonly EpochRecord[]): number {
   const rates = history.map((r) => r.imgPerSec).filter((r) => Number.isFinite(r) && r > 0);
   return rates.length === 0 ? 0 : Math.round((rates.reduce((a, b) => a + b, 0) / rates.length) * 10) / 10;
