@@ -8,6 +8,7 @@ import {
   type FidSummary, type QuadrantTable,
 } from '../src/stages/analysis/index.js';
 import type { StageContext } from '../src/stages/kind.js';
+import { RUN_METRICS_FORMAT } from '../src/artifacts/index.js';
 import { builtinKinds } from '../src/stages/index.js';
 import { writeSplit, type TaskMeta } from '../src/io/shards.js';
 import { readSafetensors } from '../src/io/safetensors.js';
@@ -217,23 +218,32 @@ describe('image selection and run files', () => {
     expect(sel.ftFailsVptSucceeds[0]).toEqual({ index: 1, label: 1, ftPredicted: 2, vptPredicted: 1 });
   });
 
-  it('reads train.vit metrics.json (split names, final, size from the split name) and rejects bad ones', () => {
-    const text = JSON.stringify({
-      task: 'dtd', group: 'natural', method: 'vpt-deep', seed: 44, trainSplit: 'size5000-trainval', valSplit: null, testSplit: 'test',
-      environment: { backend: 'wasm', cpuModel: 'Xeon', cpuCount: 2 }, final: { test_top1: 0.625 },
+  it('reads train.vit metrics.json in its one format (split names, final, size from the split name) and nothing else', () => {
+    const good = {
+      format: RUN_METRICS_FORMAT, task: 'dtd', group: 'natural', method: 'vpt-deep', seed: 44, baseLr: 0.5, weightDecay: 0.001,
+      trainSplit: 'size5000-trainval', valSplit: null, testSplit: 'test',
+      environment: { backend: 'wasm', tfBackend: 'wasm', tfjsVersion: '4.22.0', simd: true, workers: 2 }, final: { test_top1: 0.625 },
       history: [
-        { epoch: 0, phase: 'vpt', lr: 0.1, train_loss: 2, train_top1: 0.3, evals: { test: { loss: 1.9, top1: 0.4 } }, imgPerSec: 10 },
-        { epoch: 1, phase: 'vpt', lr: 0.1, train_loss: 1.5, train_top1: 0.5, evals: { test: { loss: 1.7, top1: 0.625 } }, imgPerSec: 10 },
+        { epoch: 0, phase: 'vpt', lr: 0.1, train_loss: 2, train_top1: 0.3, evals: { test: { loss: 1.9, top1: 0.4 } } },
+        { epoch: 1, phase: 'vpt', lr: 0.1, train_loss: 1.5, train_top1: 0.5, evals: { test: { loss: 1.7, top1: 0.625 } } },
       ],
-    });
-    const r = parseMetrics(text, { metrics: 'm.json' });
+    };
+    const r = parseMetrics(JSON.stringify(good), { metrics: 'm.json' });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.value).toMatchObject({ task: 'dtd', method: 'vpt-deep', seed: 44, trainSize: 5000, group: 'natural', testTop1: 0.625 });
     expect(r.value.epochs).toEqual([{ epoch: 0, phase: 'vpt', trainLoss: 2, testLoss: 1.9, testTop1: 0.4 }, { epoch: 1, phase: 'vpt', trainLoss: 1.5, testLoss: 1.7, testTop1: 0.625 }]);
     expect(r.value.environment['backend']).toBe('wasm');
-    expect(parseMetrics('{"task":"a","method":"ft"}', { metrics: 'm.json' }).ok).toBe(false);
-    expect(parseMetrics('{"task":"a","method":"ft","final":{"test_top1":64.5}}', { metrics: 'm.json' }).ok).toBe(false);
+    // Anything else is refused, saying what is wrong (no "tolerant" guesses at other shapes).
+    const bad = (change: Record<string, unknown>): string => {
+      const res = parseMetrics(JSON.stringify({ ...good, ...change }), { metrics: 'm.json' });
+      return res.ok ? 'accepted' : res.error.message;
+    };
+    expect(bad({ format: undefined })).toMatch(/m\.json: format undefined, expected "vpt\.run-metrics\/1"/);
+    expect(bad({ final: { test_top1: 64.5 } })).toMatch(/final\.test_top1 64\.5 is not a fraction/);
+    expect(bad({ history: [{ epoch: 0 }] })).toMatch(/history\[0\] must hold/);
+    expect(bad({ environment: { backend: 'wasm', cpuModel: 'Xeon' } })).toMatch(/environment must hold/);
+    expect(bad({ final: {} })).toMatch(/no final\.test_top1/);
     expect(parseMetrics('not json', { metrics: 'm.json' }).ok).toBe(false);
   });
 });

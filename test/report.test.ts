@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   PAPER_GROUP_MEANS, PAPER_VTAB1K, ablationBarsSpec, accuracyVsSizeSpec, buildStudy, canonicalMethod, fidGapSpec, lossCurvesSpec,
-  paperRow, parseLock, quadrantSpec, renderFigure, studyReportKind, plotsKind, svgSize, toHtml, toMarkdown,
+  paperRow, quadrantSpec, renderFigure, studyReportKind, plotsKind, svgSize, toHtml, toMarkdown,
 } from '../src/stages/report/index.js';
 import { placeQuadrants, type RunRecord } from '../src/stages/analysis/index.js';
 import { readPngHeader } from '../src/ml/analysis/index.js';
 import type { StageContext } from '../src/stages/kind.js';
 import { createRng } from '../src/util/rng.js';
 import { renderLockFile } from '../src/store/index.js';
+import { RUN_METRICS_FORMAT } from '../src/artifacts/index.js';
 
 const ws = mkdtempSync(join(tmpdir(), 'report-test-'));
 const FP_PREP = 'a'.repeat(64);
@@ -43,6 +44,7 @@ function metricsJson(task: string, method: string, seed: number, top1: number, s
     evals: { test: { loss: 2.1 - 0.3 * e + (method === 'mixed' ? 0.2 : 0), top1: e === 2 ? top1 : top1 / 2 } },
   }));
   return JSON.stringify({
+    format: RUN_METRICS_FORMAT, baseLr: 0.1, weightDecay: 0,
     task, group: GROUP[task], method, seed, trainSplit: size ? `size${size}-trainval` : 'train800val200', testSplit: 'test', valSplit: null,
     environment: { backend: 'wasm', tfBackend: 'wasm', tfjsVersion: '4.22.0', simd: true, workers: 1 }, final: { test_top1: top1 }, history,
   });
@@ -200,15 +202,10 @@ describe('report.study', () => {
     expect(readPngHeader(readFileSync(join(out, 'loss-curves.png')))).toBeDefined();
   });
 
-  it('fails clearly on missing runs, bad metrics and a bad lock file', async () => {
+  it('fails clearly on missing runs and bad metrics', async () => {
     await expect(studyReportKind.run(fakeCtx({ runs: ['runs/none.json'] }, { report: join(ws, 'r1') }))).rejects.toThrow(/unreadable/);
     await writeFile(join(ws, 'bad.json'), '{"task": "a", "method": "ft"}');
-    await expect(studyReportKind.run(fakeCtx({ runs: ['bad.json'] }, { report: join(ws, 'r2') }))).rejects.toThrow(/test top-1/);
-    // The store's lock parser: the real format, errors with the file and the place.
-    expect(() => parseLock('version: 1\npipeline: x\nstages: [1, 2]', 'x.lock')).toThrow(/x\.lock: stages: must be a mapping .*\(line 3, column 9\)/);
-    expect(() => parseLock('a: [', 'x.lock')).toThrow(/x\.lock: .*\(line 1, column 5\)/);
-    // A lock as the old report parser expected it (an `environment` per stage) is not the format.
-    expect(() => parseLock(`version: 1\npipeline: x\nstages:\n  a:\n    fingerprint: ${'a'.repeat(64)}\n    environment: { backend: cpu }\n`, 'x.lock')).toThrow(/environment: unknown key|unknown key/);
+    await expect(studyReportKind.run(fakeCtx({ runs: ['bad.json'] }, { report: join(ws, 'r2') }))).rejects.toThrow(/bad\.json: format undefined, expected "vpt\.run-metrics\/1"/);
   });
 
   it('renders the same blocks to Markdown and escaped HTML', () => {

@@ -158,8 +158,8 @@ describe('bad input', () => {
       { path: 'z', baseLr: 0.1, weightDecay: 0, val_top1: NaN },
     ])?.path).toBe('y');
     await writeFile(join(ws, 'junk.json'), '{"task": 1}');
-    await expect(trainSelect.run(ctxFor(trainSelect, 'bad', { candidates: ['junk.json'] }).ctx)).rejects.toThrow(/baseLr/);
-    await expect(trainAggregate.run(ctxFor(trainAggregate, 'bad', { runs: ['junk.json'] }).ctx)).rejects.toThrow(/test_top1/);
+    await expect(trainSelect.run(ctxFor(trainSelect, 'bad', { candidates: ['junk.json'] }).ctx)).rejects.toThrow(/junk\.json: format undefined, expected "vpt\.run-metrics\/1"/);
+    await expect(trainAggregate.run(ctxFor(trainAggregate, 'bad', { runs: ['junk.json'] }).ctx)).rejects.toThrow(/junk\.json: format undefined/);
     await expect(trainSelect.run(ctxFor(trainSelect, 'bad', { candidates: ['missing.json'] }).ctx)).rejects.toThrow(/missing\.json/);
   });
 

@@ -2,16 +2,14 @@
  * Reading what training stages leave behind: a run's `metrics.json` and its `predictions`.
  * Kept in one small module so a change in the training stages' file shapes is a change here only.
  *
- * metrics.json as `train.vit` writes it (read tolerantly): {
- *   task, group?, method, seed, trainSplit?, testSplit? (default `test`), valSplit?,
- *   history: [{ epoch (0-based), phase, train_loss, train_top1, evals: { <split name>: { loss, top1 } } }],
- *   final: { test_top1, ... } (else the last epoch's test eval), environment: { backend, cpuModel, ... }
- * }   top-1 values are fractions in [0, 1]. The training-set size comes from the run reference,
- *   `trainSize`, or the split name (`size5000-train` -> 5000, `train800val200` -> 800).
+ * metrics.json is read strictly in its one format (src/artifacts/run-metrics.ts). The training-set
+ *   size comes from the run reference, `trainSize`, or the split name (`size5000-train` -> 5000,
+ *   `train800val200` -> 800).
  * predictions as `train.vit` writes them: `{ items: [{ index, label, predicted, correct }] }`; also
  *   accepted: a bare array of such items, `{ label[], predicted[] }`, or CSV with a `label,predicted` header.
  */
 import { readFile } from 'node:fs/promises';
+import { parseRunMetrics } from '../../artifacts/index.js';
 import { err, ok, type Result } from '../../util/result.js';
 
 export interface EpochPoint {
@@ -53,50 +51,32 @@ export type RunReadError = { readonly reason: 'unreadable' | 'bad-metrics' | 'ba
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const numOr = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
+/** A run's metrics.json (src/artifacts/run-metrics.ts, the one format) as the analysis and the report use it. */
 export function parseMetrics(text: string, ref: RunRef): Result<RunRecord, RunReadError> {
   const path = ref.metrics;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    return err({ reason: 'bad-metrics', message: `${path}: not JSON: ${(e as Error).message}`, path });
-  }
-  if (!isObj(raw)) return err({ reason: 'bad-metrics', message: `${path}: expected a JSON object`, path });
-  const testName = typeof raw['testSplit'] === 'string' ? raw['testSplit'] : 'test';
-  const valName = typeof raw['valSplit'] === 'string' ? raw['valSplit'] : undefined;
-  const history = Array.isArray(raw['history']) ? raw['history'] : Array.isArray(raw['epochs']) ? raw['epochs'] : [];
-  const epochs: EpochPoint[] = [];
-  for (const [i, h] of history.entries()) {
-    if (!isObj(h)) return err({ reason: 'bad-metrics', message: `${path}: history[${i}] is not an object`, path });
-    const evals = isObj(h['evals']) ? h['evals'] : {};
-    const test = isObj(evals[testName]) ? evals[testName] : {};
-    const val = valName !== undefined && isObj(evals[valName]) ? evals[valName] : {};
-    const e: EpochPoint = {
-      epoch: numOr(h['epoch']) ?? i,
-      ...(typeof h['phase'] === 'string' ? { phase: h['phase'] } : {}),
-      ...opt('trainLoss', numOr(h['train_loss'] ?? h['trainLoss'])),
-      ...opt('testLoss', numOr(test['loss'])),
-      ...opt('testTop1', numOr(test['top1'])),
-      ...opt('valLoss', numOr(val['loss'])),
-      ...opt('valTop1', numOr(val['top1'])),
+  const parsed = parseRunMetrics(text, path);
+  if (!parsed.ok) return err({ reason: 'bad-metrics', message: parsed.error.message, path });
+  const m = parsed.value;
+  const testName = m.testSplit ?? 'test';
+  const epochs: EpochPoint[] = m.history.map((h) => {
+    const test = h.evals[testName];
+    const val = m.valSplit !== null ? h.evals[m.valSplit] : undefined;
+    return {
+      epoch: h.epoch,
+      phase: h.phase,
+      trainLoss: h.train_loss,
+      ...(test ? { testLoss: test.loss, testTop1: test.top1 } : {}),
+      ...(val ? { valLoss: val.loss, valTop1: val.top1 } : {}),
     };
-    epochs.push(e);
-  }
-  const final = isObj(raw['final']) ? raw['final'] : isObj(raw['metrics']) ? raw['metrics'] : {};
-  const top1 = numOr(raw['test_top1']) ?? numOr(final['test_top1']) ?? epochs.at(-1)?.testTop1;
-  if (top1 === undefined) return err({ reason: 'bad-metrics', message: `${path}: no test top-1 (test_top1, final.test_top1 or history[-1].evals.test.top1)`, path });
-  if (top1 < 0 || top1 > 1) return err({ reason: 'bad-metrics', message: `${path}: test top-1 ${top1} is not a fraction in [0, 1]`, path });
-  const task = ref.task ?? (typeof raw['task'] === 'string' ? raw['task'] : undefined);
-  const method = ref.method ?? (typeof raw['method'] === 'string' ? raw['method'] : undefined);
-  if (!task || !method) return err({ reason: 'bad-metrics', message: `${path}: task and method are neither in the run reference nor in the file`, path });
-  const seed = ref.seed ?? numOr(raw['seed']) ?? 0;
-  const trainSize = ref.trainSize ?? numOr(raw['trainSize']) ?? numOr(raw['dataSize']) ?? sizeFromSplit(raw['trainSplit']);
-  const group = typeof raw['group'] === 'string' ? raw['group'] : undefined;
-  const environment: Record<string, string | number | boolean> = {};
-  if (isObj(raw['environment'])) {
-    for (const [k, v] of Object.entries(raw['environment'])) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') environment[k] = v;
-  }
-  return ok({ task, method, seed, ...(trainSize !== undefined ? { trainSize } : {}), ...(group ? { group } : {}), testTop1: top1, epochs, environment, source: path });
+  });
+  const top1 = m.final['test_top1'];
+  if (top1 === undefined) return err({ reason: 'bad-metrics', message: `${path}: no final.test_top1 (a run without a test split)`, path });
+  const trainSize = ref.trainSize ?? sizeFromSplit(m.trainSplit);
+  const environment: Record<string, string | number | boolean> = { ...m.environment };
+  return ok({
+    task: ref.task ?? m.task, method: ref.method ?? m.method, seed: ref.seed ?? m.seed,
+    ...(trainSize !== undefined ? { trainSize } : {}), group: m.group, testTop1: top1, epochs, environment, source: path,
+  });
 }
 
 /** `size5000-train` / `size5000-trainval` -> 5000; `train800` / `train800val200` -> 800. */
@@ -106,9 +86,6 @@ export function sizeFromSplit(split: unknown): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function opt<K extends string>(key: K, v: number | undefined): Partial<Record<K, number>> {
-  return v === undefined ? {} : ({ [key]: v } as Record<K, number>);
-}
 
 export async function readRun(ref: RunRef): Promise<Result<RunRecord, RunReadError>> {
   let text: string;

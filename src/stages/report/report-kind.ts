@@ -5,7 +5,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { parseLockFile } from '../../store/lock-file.js';
+import { readLockStages, type LockedStage } from '../../artifacts/index.js';
 import { readRun, type QuadrantRow, type QuadrantTable, type RunRecord, type RunRef } from '../analysis/index.js';
 import { toHtml, toMarkdown, type Block } from './document.js';
 import { PAPER_GROUP_MEANS, PAPER_VPT_WINS } from './paper.js';
@@ -54,18 +54,7 @@ export class ReportStageError extends Error {
 }
 
 /** A stage of the lock file, as the report lists it. */
-export interface LockEntry { readonly id: string; readonly fingerprint: string }
-
-/** The lock through the store's own parser (the one format, with its errors at line:col). */
-export function parseLock(text: string, path: string): LockEntry[] {
-  const parsed = parseLockFile(text, path);
-  if (!parsed.ok) {
-    // The store's message names the file already; the position, when it has one, goes with it.
-    const where = parsed.error.line !== undefined ? ` (line ${parsed.error.line}, column ${parsed.error.column ?? 1})` : '';
-    throw new ReportStageError({ reason: 'bad-input', message: `${parsed.error.message}${where}`, path });
-  }
-  return Object.entries(parsed.value.stages).map(([id, stage]) => ({ id, fingerprint: stage.fingerprint }));
-}
+export type LockEntry = LockedStage;
 
 async function fileOrFolder(path: string, file: string): Promise<string> {
   return (await stat(path).catch(() => undefined))?.isDirectory() ? join(path, file) : path;
@@ -90,10 +79,11 @@ export interface ReportInputs {
 export async function loadReportInputs(p: ReportParams, resolve: (s: string) => string, ownStage?: string): Promise<ReportInputs> {
   let lock: LockEntry[] | undefined;
   if (p.lock) {
-    const path = resolve(p.lock);
+    const read = await readLockStages(resolve(p.lock));
+    if (!read.ok) throw new ReportStageError({ reason: read.error.reason === 'unreadable' ? 'unreadable' : 'bad-input', message: read.error.message, path: read.error.path });
     // Not the report's own entry: it is the previous run's (if any), so listing it would make the
     // report's bytes depend on what ran before it rather than on its inputs.
-    lock = parseLock(await readText(path), path).filter((entry) => entry.id !== ownStage);
+    lock = read.value.filter((entry) => entry.id !== ownStage);
   }
   const runs: Array<RunRecord & { stage?: string }> = [];
   for (const r of p.runs.flat()) {

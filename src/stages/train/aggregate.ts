@@ -1,6 +1,7 @@
 /** `train.aggregate`: per task × method mean ± sample std of final runs (JSON + CSV). */
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { readJson, StageParamError, writeJson } from './common.js';
+import { formatArtifactError, readRunMetrics } from '../../artifacts/index.js';
+import { StageParamError, writeJson } from './common.js';
 import { writeFile } from 'node:fs/promises';
 
 export interface AggregateParams {
@@ -70,12 +71,13 @@ export const trainAggregate = defineKind<AggregateParams>({
   async run(ctx: StageContext<AggregateParams>): Promise<StageRunResult> {
     const runs: RunSummary[] = [];
     for (const rel of ctx.params.runs) {
-      const m = (await readJson(ctx.resolve(rel), 'metrics')) as { task?: unknown; method?: unknown; seed?: unknown; group?: unknown; final?: { test_top1?: unknown; val_top1?: unknown } };
-      if (typeof m.task !== 'string' || typeof m.method !== 'string' || typeof m.final?.test_top1 !== 'number') {
-        throw new StageParamError(`${rel}: metrics.json lacks task, method or final.test_top1`);
-      }
-      runs.push({ task: m.task, method: m.method, seed: typeof m.seed === 'number' ? m.seed : NaN, test_top1: m.final.test_top1,
-        ...(typeof m.group === 'string' ? { group: m.group } : {}), ...(typeof m.final.val_top1 === 'number' ? { val_top1: m.final.val_top1 } : {}) });
+      const read = await readRunMetrics(ctx.resolve(rel));
+      if (!read.ok) throw new StageParamError(formatArtifactError(read.error));
+      const m = read.value;
+      const test = m.final['test_top1'];
+      if (test === undefined) throw new StageParamError(`${rel}: a final run's metrics.json needs final.test_top1 (was it trained with a test split?)`);
+      const val = m.final['val_top1'];
+      runs.push({ task: m.task, method: m.method, seed: m.seed, test_top1: test, group: m.group, ...(val !== undefined ? { val_top1: val } : {}) });
     }
     const rows = aggregateRuns(runs);
     await writeJson(ctx.outputs['summary'] as string, { rows, runs });

@@ -8,6 +8,7 @@ import {
 } from '../../ml/index.js';
 import { int, num, readJson, resolveModelConfig, StageParamError, writeJson, type ModelParam } from './common.js';
 import type { TrainVitParams } from './vit.js';
+import { RUN_METRICS_FORMAT, writeRunMetrics } from '../../artifacts/index.js';
 
 const DEFAULTS = { epochs: 100, warmupPrompt: 10, warmupFt: 5, batchPrompt: 64, batchFt: 128, promptLength: 10 } as const;
 
@@ -169,7 +170,8 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
     resumedFromEpoch: result.value.resumedFrom,
   };
   await saveModel(ctx.outputs['model'] as string, model, { task: meta.value.name, method, seed: String(seed) });
-  await writeJson(ctx.outputs['metrics'] as string, {
+  await writeRunMetrics(ctx.outputs['metrics'] as string, {
+    format: RUN_METRICS_FORMAT,
     task: meta.value.name, group: meta.value.group, disparity: meta.value.disparity, method, seed, baseLr, weightDecay,
     lr: (baseLr * batch) / 256, epochs, warmup, batch, workers, promptLength: model.config.promptLength, promptDropout: model.config.promptDropout,
     trainSplit: spec.trainSplit, valSplit: spec.valSplit ?? null, testSplit: spec.testSplit ?? null, init: p.init ?? null,

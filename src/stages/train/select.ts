@@ -4,7 +4,8 @@
  * (non-finite top-1) never wins.
  */
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { readJson, StageParamError, writeJson } from './common.js';
+import { formatArtifactError, readRunMetrics } from '../../artifacts/index.js';
+import { StageParamError, writeJson } from './common.js';
 
 export interface SelectParams {
   /** metrics.json paths of the grid points (workspace-relative). */
@@ -45,10 +46,9 @@ export const trainSelect = defineKind<SelectParams>({
     if (ctx.params.candidates.length === 0) throw new StageParamError('candidates is empty');
     const cands: Candidate[] = [];
     for (const rel of ctx.params.candidates) {
-      const m = (await readJson(ctx.resolve(rel), 'metrics')) as { baseLr?: unknown; weightDecay?: unknown; final?: { val_top1?: unknown } };
-      if (typeof m.baseLr !== 'number' || typeof m.weightDecay !== 'number') throw new StageParamError(`${rel}: metrics.json lacks numeric baseLr/weightDecay`);
-      const v = m.final?.val_top1;
-      cands.push({ path: rel, baseLr: m.baseLr, weightDecay: m.weightDecay, val_top1: typeof v === 'number' ? v : NaN });
+      const m = await readRunMetrics(ctx.resolve(rel));
+      if (!m.ok) throw new StageParamError(formatArtifactError(m.error));
+      cands.push({ path: rel, baseLr: m.value.baseLr, weightDecay: m.value.weightDecay, val_top1: m.value.final['val_top1'] ?? NaN });
     }
     const best = pickBest(cands) as Candidate;
     if (!Number.isFinite(best.val_top1)) throw new StageParamError('no candidate has a finite validation top-1 (every grid point diverged or lacks a val split)');
