@@ -12,7 +12,7 @@ import { readPngHeader } from '../src/ml/analysis/index.js';
 import type { StageContext } from '../src/stages/kind.js';
 import { createRng } from '../src/util/rng.js';
 import { renderLockFile } from '../src/store/index.js';
-import { RUN_METRICS_FORMAT } from '../src/artifacts/index.js';
+import { RUN_METRICS_FORMAT, writeQuadrantsJson } from '../src/artifacts/index.js';
 
 const ws = mkdtempSync(join(tmpdir(), 'report-test-'));
 const FP_PREP = 'a'.repeat(64);
@@ -64,7 +64,7 @@ beforeAll(async () => {
     { task: 'dsprites_loc', fid: 60, disparity: 'high', group: 'structured', intendedSimilarity: 'near' },
   ], 30);
   await mkdir(join(ws, 'quad'), { recursive: true });
-  await writeFile(join(ws, 'quad', 'quadrants.json'), JSON.stringify(q));
+  await writeQuadrantsJson(join(ws, 'quad', 'quadrants.json'), q);
   // A lock in the real format (the store's renderer; the report reads it with the store's parser).
   const stage = (fingerprint: string, kind: string) => ({ fingerprint, kind, params: {}, deps: {}, outs: {}, metrics: {} });
   await writeFile(join(ws, 'pipeline.lock'), renderLockFile({ version: 1, pipeline: 'vtab-full', stages: { prep: stage(FP_PREP, 'data.vtab1k@1'), 'train[task=svhn]': stage(FP_TRAIN, 'train.vit@2'), report: stage('c'.repeat(64), 'report.study@1') } }));

@@ -4,8 +4,10 @@
  * Inception-v3 TensorFlow.js graph model on disk. Writes `<out>/fid.json` (all tasks) and
  * `<out>/<task>/fid.json`.
  */
+import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs-core';
+import { FID_FORMAT, writeFidJson, type FidRecord, type FidSummary } from '../../artifacts/index.js';
 import { graphModelProblems, inspectGraphModelJson } from '../../ml/analysis/graph-model-json.js';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
 import { AnalysisStageError, expandTaskDirs, pathParam, safeName, writeJsonFile } from './common.js';
@@ -43,28 +45,7 @@ export interface FidParams {
   readonly eps?: number;
 }
 
-export interface FidRecord {
-  readonly task: string;
-  readonly group?: string;
-  readonly disparity?: 'low' | 'high';
-  readonly similarity?: 'near' | 'far';
-  readonly fid: number;
-  readonly meanTerm: number;
-  readonly covTerm: number;
-  readonly offset: number;
-  readonly fallbackReason?: string;
-  readonly images: number;
-  readonly referenceImages: number;
-  readonly featureDim: number;
-  readonly features: string;
-  readonly split: string;
-}
-
-export interface FidSummary {
-  readonly reference: string;
-  readonly features: string;
-  readonly tasks: readonly FidRecord[];
-}
+export type { FidRecord, FidSummary } from '../../artifacts/index.js';
 
 type Extractor = { readonly describe: string; extract(images: tfTypes.Tensor4D, meta: SplitData['meta']): Float32Array; dim?: number };
 
@@ -245,11 +226,12 @@ export const fidKind = defineKind<FidParams>({
       };
       records.push(rec);
       metrics[`fid.${meta.name}`] = v.fid;
-      await writeJsonFile(join(ctx.outputs['fid'] as string, safeName(meta.name), 'fid.json'), rec);
+      await mkdir(join(ctx.outputs['fid'] as string, safeName(meta.name)), { recursive: true });
+      await writeFidJson(join(ctx.outputs['fid'] as string, safeName(meta.name), 'fid.json'), { format: FID_FORMAT, ...rec });
       ctx.log(`${meta.name}: FID ${v.fid.toFixed(4)}${v.offset ? ` (offset ${v.offset}: ${v.fallbackReason})` : ''}`);
     }
-    const summary: FidSummary = { reference: ref.data.meta.name, features: ex.describe, tasks: records };
-    await writeJsonFile(join(ctx.outputs['fid'] as string, 'fid.json'), summary);
+    const summary: FidSummary = { format: FID_FORMAT, reference: ref.data.meta.name, features: ex.describe, tasks: records };
+    await writeFidJson(join(ctx.outputs['fid'] as string, 'fid.json'), summary);
     const notes = records.filter((r) => r.offset > 0).map((r) => `${r.task}: singular covariance, ${r.offset} added to both diagonals (${r.fallbackReason})`);
     return { metrics, environment: ml.backendEnvironment(backend.value), ...(notes.length ? { notes } : {}) };
   },

@@ -3,11 +3,11 @@
  * and disparity (task.json), writes the table as JSON/CSV/MD plus a figure, and flags tasks whose
  * measured similarity differs from the intended one.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { AnalysisStageError, expandTaskDirs, pathParam, writeJsonFile } from './common.js';
-import type { FidSummary } from './fid-kind.js';
+import { AnalysisStageError, expandTaskDirs, pathParam } from './common.js';
+import { readFidSummary, writeQuadrantsJson } from '../../artifacts/index.js';
 import { placeQuadrants, quadrantCsv, quadrantMarkdown, type Disparity, type QuadrantInput, type Similarity } from './quadrants.js';
 
 export interface QuadrantParams {
@@ -22,16 +22,9 @@ export interface QuadrantParams {
 export async function readFidSummaries(paths: readonly string[]): Promise<QuadrantInput[]> {
   const out: QuadrantInput[] = [];
   for (const p of paths) {
-    const file = (await stat(p).catch(() => undefined))?.isDirectory() ? join(p, 'fid.json') : p;
-    let summary: FidSummary;
-    try {
-      summary = JSON.parse(await readFile(file, 'utf8')) as FidSummary;
-    } catch (e) {
-      throw new AnalysisStageError('unreadable', `${file}: ${(e as Error).message}`, file);
-    }
-    if (!Array.isArray(summary.tasks)) throw new AnalysisStageError('bad-fid', `${file}: no tasks array`, file);
-    for (const r of summary.tasks) {
-      if (typeof r.fid !== 'number' || typeof r.task !== 'string') throw new AnalysisStageError('bad-fid', `${file}: a task record lacks task/fid`, file);
+    const summary = await readFidSummary(p);
+    if (!summary.ok) throw new AnalysisStageError(summary.error.reason === 'unreadable' ? 'unreadable' : 'bad-fid', summary.error.message, summary.error.path);
+    for (const r of summary.value.tasks) {
       out.push({ task: r.task, fid: r.fid, disparity: r.disparity ?? 'low', ...(r.similarity ? { intendedSimilarity: r.similarity } : {}), ...(r.group ? { group: r.group } : {}) });
     }
   }
@@ -79,7 +72,8 @@ export const quadrantsKind = defineKind<QuadrantParams>({
     if (inputs.length === 0) throw new AnalysisStageError('bad-fid', 'no FID values to place');
     const table = placeQuadrants(inputs, p.threshold);
     const out = ctx.outputs['quadrants'] as string;
-    await writeJsonFile(join(out, 'quadrants.json'), table);
+    await mkdir(out, { recursive: true });
+    await writeQuadrantsJson(join(out, 'quadrants.json'), table);
     await writeFile(join(out, 'quadrants.csv'), quadrantCsv(table));
     await writeFile(join(out, 'quadrants.md'), quadrantMarkdown(table));
     const { renderFigure, quadrantSpec } = await import('../report/index.js');

@@ -2,32 +2,10 @@
  * The paper's "when" axes: task disparity (low for Natural/Specialized, high for Structured)
  * crossed with data similarity measured by FID (near = FID <= threshold). Pure logic.
  */
-export type Disparity = 'low' | 'high';
-export type Similarity = 'near' | 'far';
+import type { Disparity, QuadrantInput, QuadrantRow, QuadrantTable, Similarity } from '../../artifacts/index.js';
 
-export interface QuadrantInput {
-  readonly task: string;
-  readonly fid: number;
-  readonly disparity: Disparity;
-  /** What the suite intended, when it says (task.json `similarity`). */
-  readonly intendedSimilarity?: Similarity;
-  readonly group?: string;
-}
-
-export interface QuadrantRow extends QuadrantInput {
-  readonly similarity: Similarity;
-  /** e.g. `high-disparity/near`. */
-  readonly quadrant: string;
-  /** Measured similarity differs from the intended one. */
-  readonly mismatch: boolean;
-}
-
-export interface QuadrantTable {
-  readonly threshold: number;
-  readonly thresholdRule: 'median' | 'given';
-  readonly rows: readonly QuadrantRow[];
-  readonly mismatches: readonly string[];
-}
+// The table's format is src/artifacts/quadrants.ts; this module places tasks in it.
+export type { Disparity, QuadrantInput, QuadrantRow, QuadrantTable, Similarity } from '../../artifacts/index.js';
 
 export const quadrantName = (d: Disparity, s: Similarity): string => `${d}-disparity/${s}`;
 

@@ -5,7 +5,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { readLockStages, type LockedStage } from '../../artifacts/index.js';
+import { readLockStages, readQuadrants, type LockedStage } from '../../artifacts/index.js';
 import { readRun, type QuadrantRow, type QuadrantTable, type RunRecord, type RunRef } from '../analysis/index.js';
 import { toHtml, toMarkdown, type Block } from './document.js';
 import { PAPER_GROUP_MEANS, PAPER_VPT_WINS } from './paper.js';
@@ -95,14 +95,9 @@ export async function loadReportInputs(p: ReportParams, resolve: (s: string) => 
   }
   let quadrants: QuadrantTable | undefined;
   if (p.quadrants) {
-    const path = await fileOrFolder(resolve(p.quadrants), 'quadrants.json');
-    try {
-      quadrants = JSON.parse(await readText(path)) as QuadrantTable;
-    } catch (e) {
-      if (e instanceof ReportStageError) throw e;
-      throw new ReportStageError({ reason: 'bad-input', message: `${path}: ${(e as Error).message}`, path });
-    }
-    if (!Array.isArray(quadrants.rows)) throw new ReportStageError({ reason: 'bad-input', message: `${path}: no rows`, path });
+    const read = await readQuadrants(resolve(p.quadrants));
+    if (!read.ok) throw new ReportStageError({ reason: read.error.reason === 'unreadable' ? 'unreadable' : 'bad-input', message: read.error.message, path: read.error.path });
+    quadrants = read.value;
   }
   const groups = new Map<string, string>();
   if (p.tasks) {

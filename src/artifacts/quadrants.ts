@@ -1,0 +1,74 @@
+/**
+ * `quadrants.json` of analysis.quadrants: each task placed by disparity and measured FID. Written
+ * by analysis.quadrants, read by the report.
+ */
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { err, ok, type Result } from '../util/result.js';
+import { artifactError, isRecord, type ArtifactError } from './errors.js';
+
+export const QUADRANTS_FORMAT = 'vpt.quadrants/1';
+
+export type Disparity = 'low' | 'high';
+export type Similarity = 'near' | 'far';
+
+export interface QuadrantInput {
+  readonly task: string;
+  readonly fid: number;
+  readonly disparity: Disparity;
+  /** What the suite intended, when it says (task.json `similarity`). */
+  readonly intendedSimilarity?: Similarity;
+  readonly group?: string;
+}
+
+export interface QuadrantRow extends QuadrantInput {
+  readonly similarity: Similarity;
+  /** e.g. `high-disparity/near`. */
+  readonly quadrant: string;
+  /** Measured similarity differs from the intended one. */
+  readonly mismatch: boolean;
+}
+
+export interface QuadrantTable {
+  readonly threshold: number;
+  readonly thresholdRule: 'median' | 'given';
+  readonly rows: readonly QuadrantRow[];
+  readonly mismatches: readonly string[];
+}
+
+export async function writeQuadrantsJson(path: string, table: QuadrantTable): Promise<void> {
+  await writeFile(path, `${JSON.stringify({ format: QUADRANTS_FORMAT, ...table }, null, 2)}\n`);
+}
+
+export function parseQuadrants(text: string, path: string): Result<QuadrantTable, ArtifactError> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return err(artifactError('bad-format', `not JSON: ${(e as Error).message}`, path));
+  }
+  const bad = (what: string): Result<QuadrantTable, ArtifactError> => err(artifactError('bad-format', what, path));
+  if (!isRecord(raw)) return bad('expected a JSON object');
+  if (raw['format'] !== QUADRANTS_FORMAT) return bad(`format ${JSON.stringify(raw['format'])}, expected "${QUADRANTS_FORMAT}" (the quadrants.json analysis.quadrants writes)`);
+  if (typeof raw['threshold'] !== 'number' || (raw['thresholdRule'] !== 'median' && raw['thresholdRule'] !== 'given')) return bad('threshold must be a number and thresholdRule median or given');
+  if (!Array.isArray(raw['rows']) || !Array.isArray(raw['mismatches'])) return bad('rows and mismatches must be arrays');
+  for (const [i, r] of raw['rows'].entries()) {
+    if (!isRecord(r) || typeof r['task'] !== 'string' || typeof r['fid'] !== 'number' || typeof r['quadrant'] !== 'string' || (r['disparity'] !== 'low' && r['disparity'] !== 'high') || (r['similarity'] !== 'near' && r['similarity'] !== 'far')) {
+      return bad(`rows[${i}] must hold task, fid, disparity (low|high), similarity (near|far) and quadrant`);
+    }
+  }
+  const { format: _format, ...table } = raw;
+  return ok(table as unknown as QuadrantTable);
+}
+
+/** `quadrants.json` of a file or of an analysis.quadrants output folder. */
+export async function readQuadrants(fileOrFolder: string): Promise<Result<QuadrantTable, ArtifactError>> {
+  const file = (await stat(fileOrFolder).catch(() => undefined))?.isDirectory() ? join(fileOrFolder, 'quadrants.json') : fileOrFolder;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    return err(artifactError('unreadable', (e as Error).message, file));
+  }
+  return parseQuadrants(text, file);
+}
