@@ -8,7 +8,7 @@ import {
   type FidSummary, type QuadrantTable,
 } from '../src/stages/analysis/index.js';
 import type { StageContext } from '../src/stages/kind.js';
-import { RUN_METRICS_FORMAT } from '../src/artifacts/index.js';
+import { IMAGE_SELECTION_FORMAT, PREDICTIONS_FORMAT, RUN_METRICS_FORMAT } from '../src/artifacts/index.js';
 import { builtinKinds } from '../src/stages/index.js';
 import { writeSplit, type TaskMeta } from '../src/io/shards.js';
 import { readSafetensors } from '../src/io/safetensors.js';
@@ -182,7 +182,7 @@ describe('quadrant placement', () => {
 });
 
 const predictionsFile = (labels: number[], predicted: number[]) => JSON.stringify({
-  task: 't', method: 'x', seed: 42, split: 'test', top1: 0,
+  format: PREDICTIONS_FORMAT, task: 't', method: 'x', seed: 42, split: 'test', top1: 0,
   items: labels.map((l, i) => ({ index: i, label: l, predicted: predicted[i], correct: l === predicted[i] })),
 });
 
@@ -203,10 +203,13 @@ describe('image selection and run files', () => {
     expect(limited.ok && limited.value.ftFailsVptSucceeds).toEqual([1, 3]);
     const other = parsePredictions(predictionsFile([2, 1, 2, 0, 1, 2], vptPred), 'o.json');
     expect(other.ok && selectImages(ft.value, other.value).ok).toBe(false);
-    // Other accepted shapes.
+    // One format: no CSV or bare arrays guessed at; a wrong `correct` is refused.
     const csv = parsePredictions('label,predicted,correct\n0,0,true\n1,2,false\n', 'p.csv');
-    expect(csv.ok && Array.from(csv.value.correct)).toEqual([1, 0]);
-    expect(parsePredictions('label,predicted,correct\n0,1,true\n', 'p.csv').ok).toBe(false);
+    expect(!csv.ok && csv.error.message).toMatch(/p\.csv: not JSON/);
+    const wrong = JSON.parse(predictionsFile([0], [1])) as { items: Array<{ correct: boolean }> };
+    (wrong.items[0] as { correct: boolean }).correct = true;
+    const lie = parsePredictions(JSON.stringify(wrong), 'p.json');
+    expect(!lie.ok && lie.error.message).toMatch(/items\[0\]: correct=true but label 0 vs predicted 1/);
     expect(parsePredictions('{"foo": 1}', 'p.json').ok).toBe(false);
 
     await writeFile(join(ws, 'ft-pred.json'), predictionsFile(labels, ftPred));
@@ -250,7 +253,8 @@ describe('image selection and run files', () => {
 
 describe('analysis.attribution on a saved ViT', () => {
   it('writes GradCAM overlays, IG maps, raw maps and the measured completeness', async () => {
-    const sel = { ftFailsVptSucceeds: [{ index: 3 }, { index: 7 }], vptFailsFtSucceeds: [{ index: 5 }] };
+    const image = (index: number) => ({ index, label: 0, ftPredicted: 1, vptPredicted: 0 });
+    const sel = { format: IMAGE_SELECTION_FORMAT, ft: 'ft.json', vpt: 'vpt.json', total: 10, ftFailsVptSucceeds: [image(3), image(7)], vptFailsFtSucceeds: [image(5)] };
     await writeFile(join(ws, 'sel.json'), JSON.stringify(sel));
     const out = join(ws, 'out-attr');
     const r = await attributionKind.run(fakeCtx({ model: modelRel, task: 'tasks/near-task', selection: 'sel.json', which: 'both' as const, igSteps: 50 }, { attribution: out }));

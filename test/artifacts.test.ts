@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  FID_FORMAT, parseFidSummary, parseLockStages, parseQuadrants, readFidSummary, readQuadrants, readRunMetrics,
+  FID_FORMAT, parseFidSummary, parseLockStages, parseQuadrants, readFidSummary, readGridSelection, readImageSelection, readQuadrants, readRunMetrics,
   writeFidJson, writeQuadrantsJson, type FidSummary,
 } from '../src/artifacts/index.js';
 import { placeQuadrants } from '../src/stages/analysis/index.js';
@@ -39,6 +39,13 @@ describe('artifact formats', () => {
     const missing = await readRunMetrics('/nonexistent/metrics.json');
     expect(!missing.ok && missing.error).toMatchObject({ reason: 'unreadable', path: '/nonexistent/metrics.json' });
     const dir = await mkdtemp(join(tmpdir(), 'vpt-artifacts-'));
+    // The shapes these files had before they had a format: refused, saying which format is meant.
+    await writeFile(join(dir, 'best.json'), JSON.stringify({ baseLr: 0.1, weightDecay: 0, val_top1: 0.5 }));
+    const grid = await readGridSelection(join(dir, 'best.json'));
+    expect(!grid.ok && grid.error.message).toMatch(/best\.json: format undefined, expected "vpt\.grid-selection\/1"/);
+    await writeFile(join(dir, 'sel.json'), JSON.stringify({ format: 'vpt.image-selection/1', ftFailsVptSucceeds: [{ index: 1 }], vptFailsFtSucceeds: 'none' }));
+    const images = await readImageSelection(join(dir, 'sel.json'));
+    expect(!images.ok && images.error.message).toMatch(/vptFailsFtSucceeds must be an array/);
     await writeFile(join(dir, 'quadrants.json'), '{ not json');
     const broken = await readQuadrants(dir);
     expect(!broken.ok && broken.error.message).toMatch(/quadrants\.json: not JSON/);

@@ -7,6 +7,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
+import { readImageSelection } from '../../artifacts/index.js';
 import { AnalysisStageError, pathParam, writeJsonFile } from './common.js';
 
 export type SelectionSet = 'ft-fails-vpt-succeeds' | 'vpt-fails-ft-succeeds' | 'both';
@@ -48,16 +49,12 @@ async function chooseIndices(ctx: StageContext<AttributionParams>): Promise<numb
   const p = ctx.params;
   let idx: number[] = [...(p.indices ?? [])];
   if (p.selection) {
-    const path = pathParam(ctx, p.selection);
-    let sel: { ftFailsVptSucceeds?: Array<{ index: number }>; vptFailsFtSucceeds?: Array<{ index: number }> };
-    try {
-      sel = JSON.parse(await readFile(path, 'utf8')) as typeof sel;
-    } catch (e) {
-      throw new AnalysisStageError('unreadable', `${path}: ${(e as Error).message}`, path);
-    }
+    const read = await readImageSelection(pathParam(ctx, p.selection));
+    if (!read.ok) throw new AnalysisStageError(read.error.reason === 'unreadable' ? 'unreadable' : 'bad-input', read.error.message, read.error.path);
+    const sel = read.value;
     const which = p.which ?? 'ft-fails-vpt-succeeds';
-    if (which !== 'vpt-fails-ft-succeeds') idx.push(...(sel.ftFailsVptSucceeds ?? []).map((r) => r.index));
-    if (which !== 'ft-fails-vpt-succeeds') idx.push(...(sel.vptFailsFtSucceeds ?? []).map((r) => r.index));
+    if (which !== 'vpt-fails-ft-succeeds') idx.push(...sel.ftFailsVptSucceeds.map((r) => r.index));
+    if (which !== 'ft-fails-vpt-succeeds') idx.push(...sel.vptFailsFtSucceeds.map((r) => r.index));
   }
   idx = [...new Set(idx)];
   return idx.slice(0, p.limit ?? 8);

@@ -5,11 +5,10 @@
  * metrics.json is read strictly in its one format (src/artifacts/run-metrics.ts). The training-set
  *   size comes from the run reference, `trainSize`, or the split name (`size5000-train` -> 5000,
  *   `train800val200` -> 800).
- * predictions as `train.vit` writes them: `{ items: [{ index, label, predicted, correct }] }`; also
- *   accepted: a bare array of such items, `{ label[], predicted[] }`, or CSV with a `label,predicted` header.
+ * predictions likewise (src/artifacts/predictions.ts).
  */
 import { readFile } from 'node:fs/promises';
-import { parseRunMetrics } from '../../artifacts/index.js';
+import { parsePredictionsFile, parseRunMetrics } from '../../artifacts/index.js';
 import { err, ok, type Result } from '../../util/result.js';
 
 export interface EpochPoint {
@@ -48,8 +47,6 @@ export interface RunRef {
 
 export type RunReadError = { readonly reason: 'unreadable' | 'bad-metrics' | 'bad-predictions'; readonly message: string; readonly path: string };
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const numOr = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 /** A run's metrics.json (src/artifacts/run-metrics.ts, the one format) as the analysis and the report use it. */
 export function parseMetrics(text: string, ref: RunRef): Result<RunRecord, RunReadError> {
@@ -103,52 +100,16 @@ export interface Predictions {
   readonly correct: Uint8Array;
 }
 
+/** A run's predictions (src/artifacts/predictions.ts, the one format) as label/predicted/correct arrays. */
 export function parsePredictions(text: string, path: string): Result<Predictions, RunReadError> {
-  const bad = (m: string): Result<Predictions, RunReadError> => err({ reason: 'bad-predictions', message: `${path}: ${m}`, path });
-  const trimmed = text.trim();
-  let label: number[] = [], predicted: number[] = [], correct: Array<boolean | undefined> = [];
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(trimmed);
-    } catch (e) {
-      return bad(`not JSON: ${(e as Error).message}`);
-    }
-    const rows = Array.isArray(raw) ? raw : isObj(raw) && Array.isArray(raw['items']) ? raw['items'] : undefined;
-    if (rows) {
-      for (const [i, r] of rows.entries()) {
-        if (!isObj(r) || numOr(r['label']) === undefined || numOr(r['predicted']) === undefined) return bad(`row ${i} needs numeric label and predicted`);
-        label.push(r['label'] as number);
-        predicted.push(r['predicted'] as number);
-        correct.push(typeof r['correct'] === 'boolean' ? r['correct'] : undefined);
-      }
-    } else if (isObj(raw) && Array.isArray(raw['label'] ?? raw['labels']) && Array.isArray(raw['predicted'])) {
-      label = (raw['label'] ?? raw['labels']) as number[];
-      predicted = raw['predicted'] as number[];
-      correct = Array.isArray(raw['correct']) ? (raw['correct'] as boolean[]) : [];
-    } else return bad('expected {items: [{label, predicted}]}, an array of {label, predicted} or {label[], predicted[]}');
-  } else {
-    const lines = trimmed.split(/\r?\n/);
-    const head = (lines[0] ?? '').split(',').map((s) => s.trim());
-    const li = head.indexOf('label'), pi = head.indexOf('predicted'), ci = head.indexOf('correct');
-    if (li < 0 || pi < 0) return bad('CSV needs a header with label and predicted');
-    for (const [n, line] of lines.slice(1).entries()) {
-      if (line.trim() === '') continue;
-      const cells = line.split(',');
-      const l = Number(cells[li]), p = Number(cells[pi]);
-      if (!Number.isInteger(l) || !Number.isInteger(p)) return bad(`line ${n + 2}: label and predicted must be integers`);
-      label.push(l);
-      predicted.push(p);
-      correct.push(ci >= 0 ? /^(1|true)$/i.test((cells[ci] ?? '').trim()) : undefined);
-    }
-  }
-  if (label.length !== predicted.length) return bad(`${label.length} labels but ${predicted.length} predictions`);
-  const out: Predictions = { label: Int32Array.from(label), predicted: Int32Array.from(predicted), correct: new Uint8Array(label.length) };
-  for (let i = 0; i < label.length; i++) {
-    const derived = out.label[i] === out.predicted[i];
-    const given = correct[i];
-    if (given !== undefined && given !== derived) return bad(`image ${i}: correct=${String(given)} but label ${out.label[i]} vs predicted ${out.predicted[i]}`);
-    out.correct[i] = derived ? 1 : 0;
+  const parsed = parsePredictionsFile(text, path);
+  if (!parsed.ok) return err({ reason: 'bad-predictions', message: parsed.error.message, path });
+  const items = parsed.value.items;
+  const out: Predictions = { label: new Int32Array(items.length), predicted: new Int32Array(items.length), correct: new Uint8Array(items.length) };
+  for (const [i, item] of items.entries()) {
+    out.label[i] = item.label;
+    out.predicted[i] = item.predicted;
+    out.correct[i] = item.correct ? 1 : 0;
   }
   return ok(out);
 }

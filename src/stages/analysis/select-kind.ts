@@ -1,6 +1,9 @@
 /** `analysis.select-images`: test images where FT fails and VPT succeeds (and the reverse), from two runs' predictions. */
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { AnalysisStageError, pathParam, writeJsonFile } from './common.js';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { IMAGE_SELECTION_FORMAT, writeSelection } from '../../artifacts/index.js';
+import { AnalysisStageError, pathParam } from './common.js';
 import { readPredictions } from './runs.js';
 import { selectImages } from './select.js';
 
@@ -35,8 +38,9 @@ export const selectImagesKind = defineKind<SelectParams>({
     const sel = selectImages(ft.value, vpt.value, ctx.params.limit ?? 16);
     if (!sel.ok) throw new AnalysisStageError(sel.error.reason, sel.error.message);
     const labels = (idx: readonly number[]) => idx.map((i) => ({ index: i, label: ft.value.label[i] as number, ftPredicted: ft.value.predicted[i] as number, vptPredicted: vpt.value.predicted[i] as number }));
-    await writeJsonFile(ctx.outputs['selection'] as string, {
-      ft: ctx.params.ft, vpt: ctx.params.vpt, total: sel.value.total,
+    await mkdir(dirname(ctx.outputs['selection'] as string), { recursive: true });
+    await writeSelection(ctx.outputs['selection'] as string, {
+      format: IMAGE_SELECTION_FORMAT, ft: ctx.params.ft, vpt: ctx.params.vpt, total: sel.value.total,
       ftFailsVptSucceeds: labels(sel.value.ftFailsVptSucceeds),
       vptFailsFtSucceeds: labels(sel.value.vptFailsFtSucceeds),
     });

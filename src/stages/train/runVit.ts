@@ -8,7 +8,7 @@ import {
 } from '../../ml/index.js';
 import { int, num, readJson, resolveModelConfig, StageParamError, writeJson, type ModelParam } from './common.js';
 import type { TrainVitParams } from './vit.js';
-import { RUN_METRICS_FORMAT, writeRunMetrics } from '../../artifacts/index.js';
+import { formatArtifactError, PREDICTIONS_FORMAT, readGridSelection, RUN_METRICS_FORMAT, writePredictions, writeRunMetrics } from '../../artifacts/index.js';
 
 const DEFAULTS = { epochs: 100, warmupPrompt: 10, warmupFt: 5, batchPrompt: 64, batchFt: 128, promptLength: 10 } as const;
 
@@ -95,9 +95,10 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
   let baseLr = num(p.baseLr, 'baseLr', isFt ? 0.0005 : 0.25);
   let weightDecay = num(p.weightDecay, 'weightDecay', 0.001);
   if (p.hparams !== undefined) {
-    const h = (await readJson(ctx.resolve(p.hparams), 'hparams')) as { baseLr?: unknown; weightDecay?: unknown };
-    baseLr = num(h.baseLr, `hparams ${p.hparams}: baseLr`);
-    weightDecay = num(h.weightDecay, `hparams ${p.hparams}: weightDecay`);
+    const h = await readGridSelection(ctx.resolve(p.hparams));
+    if (!h.ok) throw new StageParamError(`hparams: ${formatArtifactError(h.error)}`);
+    baseLr = h.value.baseLr;
+    weightDecay = h.value.weightDecay;
   }
   const epochs = int(p.epochs, 'epochs', DEFAULTS.epochs, 1);
   const warmup = int(p.warmup, 'warmup', isFt ? DEFAULTS.warmupFt : DEFAULTS.warmupPrompt);
@@ -152,9 +153,9 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
   if (spec.writePredictions && spec.testSplit !== undefined && ctx.outputs['predictions']) {
     const test = evalData.find((e) => e.name === spec.testSplit)?.data ?? asDataset(await split(taskDir, spec.testSplit));
     const ev = await evaluate(model, test, p.evalBatch ?? batch);
-    await writeJson(ctx.outputs['predictions'], {
-      task: meta.value.name, method, seed, split: spec.testSplit, top1: ev.metrics.top1,
-      items: Array.from(ev.predicted, (pred, i) => ({ index: i, label: test.labels[i], predicted: pred, correct: pred === test.labels[i] })),
+    await writePredictions(ctx.outputs['predictions'], {
+      format: PREDICTIONS_FORMAT, task: meta.value.name, method, seed, split: spec.testSplit, top1: ev.metrics.top1,
+      items: Array.from(ev.predicted, (pred, i) => ({ index: i, label: test.labels[i] as number, predicted: pred, correct: pred === test.labels[i] })),
     });
     outputs.push('predictions');
   }

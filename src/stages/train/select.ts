@@ -4,20 +4,15 @@
  * (non-finite top-1) never wins.
  */
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { formatArtifactError, readRunMetrics } from '../../artifacts/index.js';
-import { StageParamError, writeJson } from './common.js';
+import { formatArtifactError, GRID_SELECTION_FORMAT, readRunMetrics, writeSelection, type GridCandidate } from '../../artifacts/index.js';
+import { StageParamError } from './common.js';
 
 export interface SelectParams {
   /** metrics.json paths of the grid points (workspace-relative). */
   readonly candidates: readonly string[];
 }
 
-export interface Candidate {
-  readonly path: string;
-  readonly baseLr: number;
-  readonly weightDecay: number;
-  readonly val_top1: number;
-}
+export type Candidate = GridCandidate;
 
 /** The winner among candidates (pure; exported for tests). */
 export function pickBest(cands: readonly Candidate[]): Candidate | undefined {
@@ -52,7 +47,7 @@ export const trainSelect = defineKind<SelectParams>({
     }
     const best = pickBest(cands) as Candidate;
     if (!Number.isFinite(best.val_top1)) throw new StageParamError('no candidate has a finite validation top-1 (every grid point diverged or lacks a val split)');
-    await writeJson(ctx.outputs['best'] as string, { baseLr: best.baseLr, weightDecay: best.weightDecay, val_top1: best.val_top1, source: best.path, candidates: cands });
+    await writeSelection(ctx.outputs['best'] as string, { format: GRID_SELECTION_FORMAT, baseLr: best.baseLr, weightDecay: best.weightDecay, val_top1: best.val_top1, source: best.path, candidates: cands });
     return { metrics: { val_top1: best.val_top1, baseLr: best.baseLr, weightDecay: best.weightDecay } };
   },
 });
