@@ -12,7 +12,7 @@ import { readPngHeader } from '../src/ml/analysis/index.js';
 import type { StageContext } from '../src/stages/kind.js';
 import { createRng } from '../src/util/rng.js';
 import { renderLockFile } from '../src/store/index.js';
-import { RUN_METRICS_FORMAT, writeQuadrantsJson } from '../src/artifacts/index.js';
+import { ATTRIBUTION_FORMAT, RUN_METRICS_FORMAT, writeQuadrantsJson } from '../src/artifacts/index.js';
 
 const ws = mkdtempSync(join(tmpdir(), 'report-test-'));
 const FP_PREP = 'a'.repeat(64);
@@ -69,7 +69,7 @@ beforeAll(async () => {
   const stage = (fingerprint: string, kind: string) => ({ fingerprint, kind, params: {}, deps: {}, outs: {}, metrics: {} });
   await writeFile(join(ws, 'pipeline.lock'), renderLockFile({ version: 1, pipeline: 'vtab-full', stages: { prep: stage(FP_PREP, 'data.vtab1k@1'), 'train[task=svhn]': stage(FP_TRAIN, 'train.vit@2'), report: stage('c'.repeat(64), 'report.study@1') } }));
   await mkdir(join(ws, 'attr'), { recursive: true });
-  await writeFile(join(ws, 'attr', 'attribution.json'), JSON.stringify({ task: 'svhn', igSteps: 50, igRule: 'gauss-legendre', completeness: { maxRelativeError: 0.0031, meanRelativeError: 0.002 }, images: [{}, {}] }));
+  await writeFile(join(ws, 'attr', 'attribution.json'), JSON.stringify({ format: ATTRIBUTION_FORMAT, task: 'svhn', split: 'test', model: 'm', igSteps: 50, igRule: 'gauss-legendre', igOutput: 'logit', completeness: { maxRelativeError: 0.0031, meanRelativeError: 0.002 }, images: [{}, {}] }));
 });
 
 function runs(): RunRecord[] {

@@ -16,3 +16,4 @@ export {
   GRID_SELECTION_FORMAT, IMAGE_SELECTION_FORMAT, writeSelection, readGridSelection, readImageSelection,
   type GridSelection, type GridCandidate, type ImageSelection, type SelectedImage,
 } from './selections.js';
+export { ATTRIBUTION_FORMAT, writeAttribution, readAttribution, type AttributionSummary } from './attribution.js';

@@ -7,7 +7,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { readImageSelection } from '../../artifacts/index.js';
+import { ATTRIBUTION_FORMAT, readImageSelection, writeAttribution } from '../../artifacts/index.js';
 import { AnalysisStageError, pathParam, writeJsonFile } from './common.js';
 
 export type SelectionSet = 'ft-fails-vpt-succeeds' | 'vpt-fails-ft-succeeds' | 'both';
@@ -166,8 +166,9 @@ export const attributionKind = defineKind<AttributionParams>({
     if (igMaps.length) tensors['ig'] = { dtype: 'F32', shape: [K, h, w, c], data: Float32Array.from(igMaps) };
     await writeSafetensors(join(out, 'maps.safetensors'), tensors, { task: data.meta.name, split: data.split, model: p.model, gradcam: 'ReLU(sum_k mean_patches(dS/dA_k) A_k), last block pre-attention LayerNorm, patch tokens, not normalised', ig: 'signed attributions, zero baseline' });
     const igRecs = records.flatMap((r) => (r.ig ? [r.ig.completenessError] : []));
-    await writeJsonFile(join(out, 'attribution.json'), {
-      task: data.meta.name, split: data.split, model: p.model, layout, igSteps: p.igSteps ?? 50, igRule: p.igRule ?? 'gauss-legendre', igOutput: p.igOutput ?? 'logit',
+    await mkdir(out, { recursive: true });
+    await writeAttribution(join(out, 'attribution.json'), {
+      format: ATTRIBUTION_FORMAT, task: data.meta.name, split: data.split, model: p.model, layout, igSteps: p.igSteps ?? 50, igRule: p.igRule ?? 'gauss-legendre', igOutput: p.igOutput ?? 'logit',
       completeness: igRecs.length ? { maxRelativeError: maxErr, meanRelativeError: igRecs.reduce((a, b) => a + b, 0) / igRecs.length } : null,
       images: records,
     });

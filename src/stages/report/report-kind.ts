@@ -2,10 +2,10 @@
  * `report.study` writes the study report: report.md, a self-contained report.html (figures as
  * inline SVG), results.csv, results.json and figures/*.svg|png. `report.plots` writes the figures only.
  */
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { readLockStages, readQuadrants, type LockedStage } from '../../artifacts/index.js';
+import { readAttribution, readLockStages, readQuadrants, type LockedStage } from '../../artifacts/index.js';
 import { readRun, type QuadrantRow, type QuadrantTable, type RunRecord, type RunRef } from '../analysis/index.js';
 import { toHtml, toMarkdown, type Block } from './document.js';
 import { PAPER_GROUP_MEANS, PAPER_VPT_WINS } from './paper.js';
@@ -56,18 +56,6 @@ export class ReportStageError extends Error {
 /** A stage of the lock file, as the report lists it. */
 export type LockEntry = LockedStage;
 
-async function fileOrFolder(path: string, file: string): Promise<string> {
-  return (await stat(path).catch(() => undefined))?.isDirectory() ? join(path, file) : path;
-}
-
-async function readText(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ReportStageError({ reason: 'unreadable', message: `${path}: ${(e as Error).message}`, path });
-  }
-}
-
 export interface ReportInputs {
   readonly runs: readonly (RunRecord & { readonly stage?: string })[];
   readonly quadrants?: QuadrantTable;
@@ -112,9 +100,10 @@ export async function loadReportInputs(p: ReportParams, resolve: (s: string) => 
   }
   const attributions: Array<ReportInputs['attributions'][number]> = [];
   for (const a of p.attributions ?? []) {
-    const path = await fileOrFolder(resolve(a), 'attribution.json');
-    const j = JSON.parse(await readText(path)) as { task?: string; images?: unknown[]; completeness?: { maxRelativeError: number; meanRelativeError: number } | null; igSteps?: number; igRule?: string };
-    attributions.push({ path: a, task: j.task ?? '?', images: j.images?.length ?? 0, maxRelativeError: j.completeness?.maxRelativeError ?? null, meanRelativeError: j.completeness?.meanRelativeError ?? null, steps: j.igSteps ?? 0, rule: j.igRule ?? '' });
+    const read = await readAttribution(resolve(a));
+    if (!read.ok) throw new ReportStageError({ reason: read.error.reason === 'unreadable' ? 'unreadable' : 'bad-input', message: read.error.message, path: read.error.path });
+    const j = read.value;
+    attributions.push({ path: a, task: j.task, images: j.images.length, maxRelativeError: j.completeness?.maxRelativeError ?? null, meanRelativeError: j.completeness?.meanRelativeError ?? null, steps: j.igSteps, rule: j.igRule });
   }
   return { runs, ...(quadrants ? { quadrants } : {}), groups, ...(lock ? { lock } : {}), attributions };
 }
