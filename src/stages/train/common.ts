@@ -1,5 +1,5 @@
 /** Shared helpers of the training kinds: param parsing, model configs, small JSON I/O. */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { ViTConfig } from '../../ml/config.js';
 import { VIT_B16, VIT_MINI } from '../../ml/config.js';
 
@@ -40,14 +40,6 @@ export const modelParamSchema = {
     },
   ],
 } as const;
-
-export async function readJson(path: string, what: string): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as unknown;
-  } catch (e) {
-    throw new StageParamError(`${what} ${path}: ${(e as Error).message}`);
-  }
-}
 
 export async function writeJson(path: string, value: unknown): Promise<void> {
   await writeFile(path, `${JSON.stringify(value, null, 2)}\n`);

@@ -6,7 +6,7 @@ import {
   backendEnvironment, countParams, createViT, evaluate, loadModelFile, loadViTNpz, methodPrompts, defaultPromptDropout, saveModel,
   defaultWorkers, describeBackend, selectBackend, train, type Dataset, type EpochRecord, type Method, type ViT, type ViTConfig,
 } from '../../ml/index.js';
-import { int, num, readJson, resolveModelConfig, StageParamError, writeJson, type ModelParam } from './common.js';
+import { int, num, resolveModelConfig, StageParamError, type ModelParam } from './common.js';
 import type { TrainVitParams } from './vit.js';
 import { formatArtifactError, PREDICTIONS_FORMAT, readGridSelection, RUN_METRICS_FORMAT, writePredictions, writeRunMetrics } from '../../artifacts/index.js';
 
