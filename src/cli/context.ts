@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { formatDiagnostics } from '../dsl/index.js';
+import { formatDiagnostics, type Diagnostic } from '../dsl/index.js';
 import { openPipeline, type OpenPipeline } from '../open.js';
 import { colorEnabled } from '../ui/color.js';
 import { CliExit, EXIT } from './exit-codes.js';
@@ -33,14 +33,17 @@ export async function loadWorkspace(file: string, options: PipelineOptions): Pro
   if (!existsSync(resolve(file))) throw new CliExit(EXIT.invalid, `pipeline file not found: ${file}`);
   const opened = await openPipeline(file, { set: options.set ?? [], params: options.params ?? [] });
   if (!opened.ok) {
-    const text = formatDiagnostics(opened.error, { color: colorEnabled(process.stderr) });
-    process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+    printDiagnostics(opened.error);
     // The diagnostics said it all (with their count); only the exit code is left.
     throw new CliExit(EXIT.invalid, '');
   }
-  if (opened.value.warnings.length > 0) {
-    const text = formatDiagnostics(opened.value.warnings, { color: colorEnabled(process.stderr) });
-    process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
-  }
+  printDiagnostics(opened.value.warnings);
   return opened.value;
+}
+
+/** Diagnostics to stderr, compiler-style (nothing when there are none). */
+export function printDiagnostics(diagnostics: readonly Diagnostic[]): void {
+  if (diagnostics.length === 0) return;
+  const text = formatDiagnostics(diagnostics, { color: colorEnabled(process.stderr) });
+  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 }

@@ -6,11 +6,10 @@ import { LocalExecutor } from '../../exec/local.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunEvent } from '../../exec/events.js';
-import { formatDiagnostics, type Diagnostic } from '../../dsl/index.js';
 import { planPipeline, type PlanError } from '../../plan/index.js';
 import { colorEnabled, palette } from '../../ui/color.js';
 import { chooseRenderer, SkipTally } from '../../ui/index.js';
-import { loadWorkspace, splitFileAndTargets, type PipelineOptions } from '../context.js';
+import { loadWorkspace, printDiagnostics, splitFileAndTargets, type PipelineOptions } from '../context.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 import { planAsJson, renderPlan } from '../plan-report.js';
 
@@ -139,12 +138,6 @@ export async function runCommand(positionals: string[], options: RunOptions): Pr
 
 function describePlanError(error: PlanError): string {
   return `${error.message}${'hint' in error && error.hint ? ` (${error.hint})` : ''}`;
-}
-
-function printDiagnostics(diagnostics: readonly Diagnostic[]): void {
-  if (diagnostics.length === 0) return;
-  const text = formatDiagnostics(diagnostics, { color: colorEnabled(process.stderr) });
-  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
 function printFailures(failures: Extract<RunEvent, { type: 'stage-failed' }>[], skips: SkipTally, c: ReturnType<typeof palette>, summary: { ran: number; restored: number; fresh: number; failed: number; skipped: number; durationMs: number }): void {

@@ -1,7 +1,5 @@
-import { formatDiagnostics } from '../../dsl/index.js';
 import { preflightAll } from '../../plan/index.js';
-import { colorEnabled } from '../../ui/color.js';
-import { loadWorkspace, splitFileAndTargets, type PipelineOptions } from '../context.js';
+import { loadWorkspace, printDiagnostics, splitFileAndTargets, type PipelineOptions } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 
 export interface ValidateOptions extends PipelineOptions {
@@ -24,7 +22,7 @@ export async function validateCommand(positionals: string[], options: ValidateOp
     process.stdout.write('data: every stage has what it needs to start\n');
     return EXIT.ok;
   }
-  const text = formatDiagnostics(problems, { color: colorEnabled(process.stderr) });
-  process.stderr.write(`${text.endsWith('\n') ? text : `${text}\n`}data: not ready (\`--no-data\` checks the file only)\n`);
+  printDiagnostics(problems);
+  process.stderr.write('data: not ready (`--no-data` checks the file only)\n');
   return EXIT.stageFailed;
 }
