@@ -2,10 +2,8 @@
  * `attribution.json` of analysis.attribution: which test images were explained, with GradCAM and
  * Integrated Gradients, and how complete IG was. Read by the report (the attribution table).
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { err, ok, type Result } from '../util/result.js';
-import { artifactError, isRecord, type ArtifactError } from './errors.js';
+import { artifactError, fileInFolder, isRecord, parseArtifactObject, readArtifactText, writeArtifactJson, type ArtifactError } from './errors.js';
 
 export const ATTRIBUTION_FORMAT = 'vpt.attribution/1';
 
@@ -24,23 +22,17 @@ export interface AttributionSummary {
   readonly [detail: string]: unknown;
 }
 
-export async function writeAttribution(path: string, value: AttributionSummary): Promise<void> {
-  await writeFile(path, `${JSON.stringify(value, null, 2)}\n`);
-}
+export const writeAttribution: (path: string, value: AttributionSummary) => Promise<void> = writeArtifactJson;
 
 /** `attribution.json` of a file or of an analysis.attribution output folder. */
 export async function readAttribution(fileOrFolder: string): Promise<Result<AttributionSummary, ArtifactError>> {
-  const file = (await stat(fileOrFolder).catch(() => undefined))?.isDirectory() ? join(fileOrFolder, 'attribution.json') : fileOrFolder;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
-  } catch (e) {
-    const io = (e as NodeJS.ErrnoException).code !== undefined;
-    return err(artifactError(io ? 'unreadable' : 'bad-format', io ? (e as Error).message : `not JSON: ${(e as Error).message}`, file));
-  }
+  const file = await fileInFolder(fileOrFolder, 'attribution.json');
+  const text = await readArtifactText(file);
+  if (!text.ok) return text;
+  const parsed = parseArtifactObject(text.value, file, ATTRIBUTION_FORMAT, 'the attribution.json analysis.attribution writes');
+  if (!parsed.ok) return parsed;
+  const raw = parsed.value;
   const bad = (what: string): Result<AttributionSummary, ArtifactError> => err(artifactError('bad-format', what, file));
-  if (!isRecord(raw)) return bad('expected a JSON object');
-  if (raw['format'] !== ATTRIBUTION_FORMAT) return bad(`format ${JSON.stringify(raw['format'])}, expected "${ATTRIBUTION_FORMAT}" (the attribution.json analysis.attribution writes)`);
   if (typeof raw['task'] !== 'string' || typeof raw['igSteps'] !== 'number' || typeof raw['igRule'] !== 'string' || !Array.isArray(raw['images'])) {
     return bad('task, igSteps, igRule and images must be present');
   }

@@ -2,10 +2,8 @@
  * `fid.json` of analysis.fid: the FID of each task against the reference set, with how it was
  * computed. Written by analysis.fid (one per task and a summary), read by analysis.quadrants.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { err, ok, type Result } from '../util/result.js';
-import { artifactError, isRecord, type ArtifactError } from './errors.js';
+import { artifactError, fileInFolder, isRecord, parseArtifactObject, readArtifactText, writeArtifactJson, type ArtifactError } from './errors.js';
 
 export const FID_FORMAT = 'vpt.fid/1';
 
@@ -34,20 +32,13 @@ export interface FidSummary {
   readonly tasks: readonly FidRecord[];
 }
 
-export async function writeFidJson(path: string, value: FidSummary | (FidRecord & { readonly format: typeof FID_FORMAT })): Promise<void> {
-  await writeFile(path, `${JSON.stringify(value, null, 2)}\n`);
-}
+export const writeFidJson: (path: string, value: FidSummary | (FidRecord & { readonly format: typeof FID_FORMAT })) => Promise<void> = writeArtifactJson;
 
 export function parseFidSummary(text: string, path: string): Result<FidSummary, ArtifactError> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    return err(artifactError('bad-format', `not JSON: ${(e as Error).message}`, path));
-  }
+  const parsed = parseArtifactObject(text, path, FID_FORMAT, 'the fid.json summary analysis.fid writes');
+  if (!parsed.ok) return parsed;
+  const raw = parsed.value;
   const bad = (what: string): Result<FidSummary, ArtifactError> => err(artifactError('bad-format', what, path));
-  if (!isRecord(raw)) return bad('expected a JSON object');
-  if (raw['format'] !== FID_FORMAT) return bad(`format ${JSON.stringify(raw['format'])}, expected "${FID_FORMAT}" (the fid.json summary analysis.fid writes)`);
   if (typeof raw['reference'] !== 'string' || typeof raw['features'] !== 'string') return bad('reference and features must be strings');
   if (!Array.isArray(raw['tasks'])) return bad('tasks must be an array');
   for (const [i, t] of raw['tasks'].entries()) {
@@ -61,12 +52,7 @@ export function parseFidSummary(text: string, path: string): Result<FidSummary, 
 
 /** The summary `fid.json` of a file or of an analysis.fid output folder. */
 export async function readFidSummary(fileOrFolder: string): Promise<Result<FidSummary, ArtifactError>> {
-  const file = (await stat(fileOrFolder).catch(() => undefined))?.isDirectory() ? join(fileOrFolder, 'fid.json') : fileOrFolder;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    return err(artifactError('unreadable', (e as Error).message, file));
-  }
-  return parseFidSummary(text, file);
+  const file = await fileInFolder(fileOrFolder, 'fid.json');
+  const text = await readArtifactText(file);
+  return text.ok ? parseFidSummary(text.value, file) : text;
 }

@@ -1,8 +1,7 @@
 /** The lock file as a stage reads it (the report lists its fingerprints): through the store's own parser. */
-import { readFile } from 'node:fs/promises';
 import { parseLockFile } from '../store/lock-file.js';
 import { err, ok, type Result } from '../util/result.js';
-import { artifactError, type ArtifactError } from './errors.js';
+import { readArtifactText, type ArtifactError } from './errors.js';
 
 export interface LockedStage {
   readonly id: string;
@@ -20,11 +19,6 @@ export function parseLockStages(text: string, path: string): Result<LockedStage[
 }
 
 export async function readLockStages(path: string): Promise<Result<LockedStage[], ArtifactError>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    return err(artifactError('unreadable', (e as Error).message, path));
-  }
-  return parseLockStages(text, path);
+  const text = await readArtifactText(path);
+  return text.ok ? parseLockStages(text.value, path) : text;
 }

@@ -2,9 +2,8 @@
  * Per-image test predictions of a training run (`predictions` output of train.vit), read by
  * analysis.select-images to find where FT fails and VPT succeeds.
  */
-import { readFile, writeFile } from 'node:fs/promises';
 import { err, ok, type Result } from '../util/result.js';
-import { artifactError, isRecord, type ArtifactError } from './errors.js';
+import { artifactError, isRecord, parseArtifactObject, readArtifactText, writeArtifactJson, type ArtifactError } from './errors.js';
 
 export const PREDICTIONS_FORMAT = 'vpt.predictions/1';
 
@@ -25,20 +24,13 @@ export interface PredictionsFile {
   readonly items: readonly PredictionItem[];
 }
 
-export async function writePredictions(path: string, value: PredictionsFile): Promise<void> {
-  await writeFile(path, `${JSON.stringify(value, null, 2)}\n`);
-}
+export const writePredictions: (path: string, value: PredictionsFile) => Promise<void> = writeArtifactJson;
 
 export function parsePredictionsFile(text: string, path: string): Result<PredictionsFile, ArtifactError> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    return err(artifactError('bad-format', `not JSON: ${(e as Error).message}`, path));
-  }
+  const parsed = parseArtifactObject(text, path, PREDICTIONS_FORMAT, 'the predictions train.vit writes');
+  if (!parsed.ok) return parsed;
+  const raw = parsed.value;
   const bad = (what: string): Result<PredictionsFile, ArtifactError> => err(artifactError('bad-format', what, path));
-  if (!isRecord(raw)) return bad('expected a JSON object');
-  if (raw['format'] !== PREDICTIONS_FORMAT) return bad(`format ${JSON.stringify(raw['format'])}, expected "${PREDICTIONS_FORMAT}" (the predictions train.vit writes)`);
   if (typeof raw['task'] !== 'string' || typeof raw['method'] !== 'string' || typeof raw['split'] !== 'string' || typeof raw['seed'] !== 'number' || typeof raw['top1'] !== 'number') {
     return bad('task, method and split must be strings, seed and top1 numbers');
   }
@@ -53,11 +45,6 @@ export function parsePredictionsFile(text: string, path: string): Result<Predict
 }
 
 export async function readPredictionsFile(path: string): Promise<Result<PredictionsFile, ArtifactError>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    return err(artifactError('unreadable', (e as Error).message, path));
-  }
-  return parsePredictionsFile(text, path);
+  const text = await readArtifactText(path);
+  return text.ok ? parsePredictionsFile(text.value, path) : text;
 }

@@ -2,10 +2,8 @@
  * `quadrants.json` of analysis.quadrants: each task placed by disparity and measured FID. Written
  * by analysis.quadrants, read by the report.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { err, ok, type Result } from '../util/result.js';
-import { artifactError, isRecord, type ArtifactError } from './errors.js';
+import { artifactError, fileInFolder, isRecord, parseArtifactObject, readArtifactText, writeArtifactJson, type ArtifactError } from './errors.js';
 
 export const QUADRANTS_FORMAT = 'vpt.quadrants/1';
 
@@ -37,19 +35,14 @@ export interface QuadrantTable {
 }
 
 export async function writeQuadrantsJson(path: string, table: QuadrantTable): Promise<void> {
-  await writeFile(path, `${JSON.stringify({ format: QUADRANTS_FORMAT, ...table }, null, 2)}\n`);
+  await writeArtifactJson(path, { format: QUADRANTS_FORMAT, ...table });
 }
 
 export function parseQuadrants(text: string, path: string): Result<QuadrantTable, ArtifactError> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    return err(artifactError('bad-format', `not JSON: ${(e as Error).message}`, path));
-  }
+  const parsed = parseArtifactObject(text, path, QUADRANTS_FORMAT, 'the quadrants.json analysis.quadrants writes');
+  if (!parsed.ok) return parsed;
+  const raw = parsed.value;
   const bad = (what: string): Result<QuadrantTable, ArtifactError> => err(artifactError('bad-format', what, path));
-  if (!isRecord(raw)) return bad('expected a JSON object');
-  if (raw['format'] !== QUADRANTS_FORMAT) return bad(`format ${JSON.stringify(raw['format'])}, expected "${QUADRANTS_FORMAT}" (the quadrants.json analysis.quadrants writes)`);
   if (typeof raw['threshold'] !== 'number' || (raw['thresholdRule'] !== 'median' && raw['thresholdRule'] !== 'given')) return bad('threshold must be a number and thresholdRule median or given');
   if (!Array.isArray(raw['rows']) || !Array.isArray(raw['mismatches'])) return bad('rows and mismatches must be arrays');
   for (const [i, r] of raw['rows'].entries()) {
@@ -63,12 +56,7 @@ export function parseQuadrants(text: string, path: string): Result<QuadrantTable
 
 /** `quadrants.json` of a file or of an analysis.quadrants output folder. */
 export async function readQuadrants(fileOrFolder: string): Promise<Result<QuadrantTable, ArtifactError>> {
-  const file = (await stat(fileOrFolder).catch(() => undefined))?.isDirectory() ? join(fileOrFolder, 'quadrants.json') : fileOrFolder;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    return err(artifactError('unreadable', (e as Error).message, file));
-  }
-  return parseQuadrants(text, file);
+  const file = await fileInFolder(fileOrFolder, 'quadrants.json');
+  const text = await readArtifactText(file);
+  return text.ok ? parseQuadrants(text.value, file) : text;
 }

@@ -4,9 +4,8 @@
  * and its reader side by side; the reader accepts this format only, and says what is wrong with
  * anything else. It holds what the computation determines: no timing, host or CPU (run record).
  */
-import { readFile, writeFile } from 'node:fs/promises';
 import { err, ok, type Result } from '../util/result.js';
-import { artifactError, isRecord, type ArtifactError } from './errors.js';
+import { artifactError, isRecord, parseArtifactObject, readArtifactText, writeArtifactJson, type ArtifactError } from './errors.js';
 
 export const RUN_METRICS_FORMAT = 'vpt.run-metrics/1';
 
@@ -56,24 +55,17 @@ export interface RunMetrics {
   readonly [detail: string]: unknown;
 }
 
-export async function writeRunMetrics(path: string, metrics: RunMetrics): Promise<void> {
-  await writeFile(path, `${JSON.stringify(metrics, null, 2)}\n`);
-}
+export const writeRunMetrics: (path: string, metrics: RunMetrics) => Promise<void> = writeArtifactJson;
 
 const isNum = (v: unknown): v is number => typeof v === 'number';
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const strOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string';
 
 export function parseRunMetrics(text: string, path: string): Result<RunMetrics, ArtifactError> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    return err(artifactError('bad-format', `not JSON: ${(e as Error).message}`, path));
-  }
+  const parsed = parseArtifactObject(text, path, RUN_METRICS_FORMAT, 'a metrics.json as train.vit writes it');
+  if (!parsed.ok) return parsed;
+  const raw = parsed.value;
   const bad = (what: string): Result<RunMetrics, ArtifactError> => err(artifactError('bad-format', what, path));
-  if (!isRecord(raw)) return bad('expected a JSON object');
-  if (raw['format'] !== RUN_METRICS_FORMAT) return bad(`format ${JSON.stringify(raw['format'])}, expected "${RUN_METRICS_FORMAT}" (a metrics.json as train.vit writes it)`);
   for (const key of ['task', 'group', 'method', 'trainSplit'] as const) if (!isStr(raw[key])) return bad(`${key} must be a string`);
   for (const key of ['seed', 'baseLr', 'weightDecay'] as const) if (!isNum(raw[key])) return bad(`${key} must be a number`);
   for (const key of ['valSplit', 'testSplit'] as const) if (!strOrNull(raw[key])) return bad(`${key} must be a string or null`);
@@ -99,11 +91,6 @@ export function parseRunMetrics(text: string, path: string): Result<RunMetrics, 
 }
 
 export async function readRunMetrics(path: string): Promise<Result<RunMetrics, ArtifactError>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    return err(artifactError('unreadable', (e as Error).message, path));
-  }
-  return parseRunMetrics(text, path);
+  const text = await readArtifactText(path);
+  return text.ok ? parseRunMetrics(text.value, path) : text;
 }

@@ -3,9 +3,8 @@
  * train.vit runs through `hparams`), and analysis.select-images' test images (read by
  * analysis.attribution through `selection`).
  */
-import { readFile, writeFile } from 'node:fs/promises';
 import { err, ok, type Result } from '../util/result.js';
-import { artifactError, isRecord, type ArtifactError } from './errors.js';
+import { artifactError, isRecord, parseArtifactObject, readArtifactText, writeArtifactJson, type ArtifactError } from './errors.js';
 
 export const GRID_SELECTION_FORMAT = 'vpt.grid-selection/1';
 export const IMAGE_SELECTION_FORMAT = 'vpt.image-selection/1';
@@ -43,21 +42,11 @@ export interface ImageSelection {
   readonly vptFailsFtSucceeds: readonly SelectedImage[];
 }
 
-export async function writeSelection(path: string, value: GridSelection | ImageSelection): Promise<void> {
-  await writeFile(path, `${JSON.stringify(value, null, 2)}\n`);
-}
+export const writeSelection: (path: string, value: GridSelection | ImageSelection) => Promise<void> = writeArtifactJson;
 
 async function readObject(path: string, format: string, what: string): Promise<Result<Record<string, unknown>, ArtifactError>> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code !== undefined;
-    return err(artifactError(missing ? 'unreadable' : 'bad-format', missing ? (e as Error).message : `not JSON: ${(e as Error).message}`, path));
-  }
-  if (!isRecord(raw)) return err(artifactError('bad-format', 'expected a JSON object', path));
-  if (raw['format'] !== format) return err(artifactError('bad-format', `format ${JSON.stringify(raw['format'])}, expected "${format}" (${what})`, path));
-  return ok(raw);
+  const text = await readArtifactText(path);
+  return text.ok ? parseArtifactObject(text.value, path, format, what) : text;
 }
 
 export async function readGridSelection(path: string): Promise<Result<GridSelection, ArtifactError>> {
