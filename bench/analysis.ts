@@ -1,9 +1,10 @@
 /**
- * Analysis benchmarks (run: `node --import tsx bench/analysis.ts [--n 10000] [--d 2048] [--vitb]`).
+ * Analysis benchmarks (run: `node --import tsx bench/analysis.ts [--n 5000] [--d 2048] [--rounds 3] [--vitb]`).
  *
- * 1. FID on d-dim features of n images per set: our float64 symmetric-eigen route vs the
- *    pytorch-fid route (numpy cov + scipy.linalg.sqrtm(S1 S2)) run by /usr/bin/python3 on the same
- *    features in the same run: times, ratio, relative difference.
+ * 1. FID on d-dim features, 1,000 vs 1,000, 5,000 vs 5,000 and 5,000 vs 3,000 images (or --n n
+ *    vs n): ours (float64, wasm SIMD kernels) vs the pytorch-fid route (numpy cov +
+ *    scipy.linalg.sqrtm(S1 S2)) run by /usr/bin/python3 on the same features in the same run,
+ *    rounds interleaved: median times, ratio, relative difference.
  * 2. GradCAM and Integrated Gradients (50 steps) per image on the ViT-mini (and ViT-B/16 with
  *    --vitb), against a plain forward pass of the same model measured in the same run.
  * Prints a Markdown block to append to bench/RESULTS.md.
@@ -15,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { featureStats, frechetDistance, gradCam, integratedGradients } from '../src/ml/analysis/index.js';
+import { f64KernelName, featureStats, frechetDistance, gradCam, integratedGradients } from '../src/ml/analysis/index.js';
 import { createViT, selectBackend, VIT_B16, VIT_MINI, type ViTConfig } from '../src/ml/index.js';
 import { createRng } from '../src/util/rng.js';
 
@@ -24,7 +25,7 @@ const argNum = (name: string, fallback: number): number => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
-const N = argNum('--n', 10_000);
+const N = argNum('--n', 5000);
 const D = argNum('--d', 2048);
 const RANK = 64;
 const withVitB = args.includes('--vitb');
@@ -59,15 +60,15 @@ function makeFeatures(seed: number, n: number, d: number, shift: number): Float6
 }
 
 const PY_FID = `
-import sys, time, json, numpy as np
+import sys, time, json, warnings, numpy as np
 from scipy import linalg
-n, d = int(sys.argv[3]), int(sys.argv[4])
-x1 = np.fromfile(sys.argv[1], dtype='<f8').reshape(n, d)
-x2 = np.fromfile(sys.argv[2], dtype='<f8').reshape(n, d)
+warnings.simplefilter('ignore')
+n1, n2, d = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+x1 = np.fromfile(sys.argv[1], dtype='<f8').reshape(n1, d)
+x2 = np.fromfile(sys.argv[2], dtype='<f8').reshape(n2, d)
 t0, c0 = time.perf_counter(), time.process_time()
 mu1, s1 = x1.mean(0), np.cov(x1, rowvar=False)
 mu2, s2 = x2.mean(0), np.cov(x2, rowvar=False)
-t1, c1 = time.perf_counter(), time.process_time()
 covmean, _ = linalg.sqrtm(s1.dot(s2), disp=False)
 if not np.isfinite(covmean).all():
     off = np.eye(d) * 1e-6
@@ -75,52 +76,69 @@ if not np.isfinite(covmean).all():
 covmean = covmean.real
 diff = mu1 - mu2
 fid = diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
-t2, c2 = time.perf_counter(), time.process_time()
+t1, c1 = time.perf_counter(), time.process_time()
 import scipy
-print(json.dumps({"fid": float(fid), "stats_s": t1 - t0, "distance_s": t2 - t1, "stats_cpu": c1 - c0, "distance_cpu": c2 - c1, "numpy": np.__version__, "scipy": scipy.__version__}))
+print(json.dumps({"fid": float(fid), "wall": t1 - t0, "cpu": c1 - c0, "numpy": np.__version__, "scipy": scipy.__version__}))
 `;
 
-async function benchFid(): Promise<void> {
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+/**
+ * One pair of feature sets, `rounds` times ours then scipy's, each from the features to the number
+ * (mean, covariance or centred rows, trace term). Medians of wall and CPU time, and their ratio.
+ */
+async function benchFidPair(n1: number, n2: number, rounds: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-fid-'));
   try {
-    const x1 = makeFeatures(1, N, D, 0);
-    const x2 = makeFeatures(2, N, D, 0.05);
+    const x1 = makeFeatures(1, n1, D, 0);
+    const x2 = makeFeatures(2, n2, D, 0.05);
     writeFileSync(join(dir, 'a.bin'), Buffer.from(x1.buffer));
     writeFileSync(join(dir, 'b.bin'), Buffer.from(x2.buffer));
+    const ours: Array<{ wall: number; cpu: number; fid: number; route: string }> = [];
+    const peer: Array<{ fid: number; wall: number; cpu: number; numpy: string; scipy: string }> = [];
     const load0 = loadavg()[0] ?? 0;
-    let t = performance.now();
-    let cpu = process.cpuUsage();
-    const s1 = featureStats(x1, N, D);
-    const s2 = featureStats(x2, N, D);
-    const statsMs = performance.now() - t;
-    const statsCpu = cpuSeconds(process.cpuUsage(cpu));
-    if (!s1.ok || !s2.ok) throw new Error('stats failed');
-    t = performance.now();
-    cpu = process.cpuUsage();
-    const ours = frechetDistance(s1.value, s2.value);
-    const distMs = performance.now() - t;
-    const distCpu = cpuSeconds(process.cpuUsage(cpu));
-    if (!ours.ok) throw new Error(ours.error.message);
-    const py = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY_FID, join(dir, 'a.bin'), join(dir, 'b.bin'), String(N), String(D)], { encoding: 'utf8', maxBuffer: 1 << 20 })) as
-      { fid: number; stats_s: number; distance_s: number; stats_cpu: number; distance_cpu: number; numpy: string; scipy: string };
+    for (let r = 0; r < rounds; r++) {
+      const t = performance.now();
+      const cpu = process.cpuUsage();
+      const s1 = featureStats(x1, n1, D);
+      const s2 = featureStats(x2, n2, D);
+      if (!s1.ok || !s2.ok) throw new Error('stats failed');
+      const f = frechetDistance(s1.value, s2.value);
+      if (!f.ok) throw new Error(f.error.message);
+      ours.push({ wall: (performance.now() - t) / 1000, cpu: cpuSeconds(process.cpuUsage(cpu)), fid: f.value.fid, route: `${f.value.route} (${f.value.eigenSize}x${f.value.eigenSize} eigenproblem)` });
+      peer.push(JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY_FID, join(dir, 'a.bin'), join(dir, 'b.bin'), String(n1), String(n2), String(D)], { encoding: 'utf8', maxBuffer: 1 << 20 })) as (typeof peer)[number]);
+    }
     const load1 = loadavg()[0] ?? 0;
-    const rel = Math.abs(ours.value.fid - py.fid) / Math.abs(py.fid);
-    say(`### FID, ${D}-d features, ${N} images per set (synthetic rank-${RANK} + diagonal noise)`);
-    say('');
-    say('| step | ours: wall (CPU) — TS, float64, symmetric eigen, 1 thread | scipy: wall (CPU) — numpy ' + py.numpy + ' cov + scipy ' + py.scipy + ' sqrtm(S1 S2), BLAS threads | wall ratio ours/scipy |');
-    say('| --- | --- | --- | --- |');
-    const row = (name: string, ms: number, c: number, ps: number, pc: number): void => say(`| ${name} | ${(ms / 1000).toFixed(2)} s (${c.toFixed(2)} s) | ${ps.toFixed(2)} s (${pc.toFixed(2)} s) | ${(ms / 1000 / ps).toFixed(2)} |`);
-    row('mean + covariance (both sets)', statsMs, statsCpu, py.stats_s, py.stats_cpu);
-    row('Frechet distance', distMs, distCpu, py.distance_s, py.distance_cpu);
-    row('total', statsMs + distMs, statsCpu + distCpu, py.stats_s + py.distance_s, py.stats_cpu + py.distance_cpu);
-    say('');
-    say(`Load average (1 min) at start / end of the FID part: ${load0.toFixed(2)} / ${load1.toFixed(2)} on ${cpus().length} cores (other work was running on this shared machine: compare CPU times as well as wall times).`);
-    say('');
-    say(`FID ours ${ours.value.fid.toPrecision(12)}, scipy ${py.fid.toPrecision(12)}, relative difference ${rel.toExponential(2)} (offset applied: ${ours.value.offset}; most negative clipped eigenvalue ${ours.value.minProductEigenvalue.toExponential(2)}).`);
-    say('');
+    const o = ours[0] as (typeof ours)[number], p = peer[0] as (typeof peer)[number];
+    const ow = median(ours.map((x) => x.wall)), pw = median(peer.map((x) => x.wall));
+    const oc = median(ours.map((x) => x.cpu)), pc = median(peer.map((x) => x.cpu));
+    say(`| ${n1} x ${D} vs ${n2} x ${D} | ${o.route} | ${ow.toFixed(2)} s (${oc.toFixed(2)} s) | ${pw.toFixed(2)} s (${pc.toFixed(2)} s) | **${(ow / pw).toFixed(3)}** | ${(oc / pc).toFixed(3)} | ${o.fid.toPrecision(12)} | ${p.fid.toPrecision(12)} | ${(Math.abs(o.fid - p.fid) / Math.abs(p.fid)).toExponential(2)} | ${load0.toFixed(1)} / ${load1.toFixed(1)} |`);
+    if (ours.some((x) => x.fid !== o.fid)) say(`| (rounds disagree: ${ours.map((x) => x.fid).join(', ')}) |`);
+    fidPeerVersions = `numpy ${p.numpy}, scipy ${p.scipy}`;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+let fidPeerVersions = '';
+
+async function benchFid(): Promise<void> {
+  const rounds = argNum('--rounds', 3);
+  say(`### FID from features to the number, ${D}-d features (synthetic: rank-${RANK} factor + per-dimension noise), median of ${rounds} rounds`);
+  say('');
+  say(`Ours: TypeScript + wasm SIMD float64 kernels (${f64KernelName()}), the route it picks. Peer: \`/usr/bin/python3\`, the pytorch-fid route (np.cov + scipy.linalg.sqrtm(S1 S2)), same features, same run, rounds interleaved. Ratio < 1: ours is faster.`);
+  say('');
+  say('| sets | our route | ours: wall (CPU) | scipy: wall (CPU) | wall ratio ours/scipy | CPU ratio | FID ours | FID scipy | relative difference | load avg start / end |');
+  say('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  const pairs: Array<[number, number]> = args.includes('--n') ? [[N, N]] : [[1000, 1000], [5000, 5000], [5000, 3000]];
+  for (const [n1, n2] of pairs) await benchFidPair(n1, n2, rounds);
+  say('');
+  say(`Peer versions: ${fidPeerVersions}.`);
+  say('');
 }
 
 async function benchAttribution(name: string, config: ViTConfig, images: number, igImages: number, igBatch = 10): Promise<void> {

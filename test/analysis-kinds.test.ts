@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  attributionKind, fidKind, parseMetrics, parsePredictions, placeQuadrants, quadrantsKind, selectImages, selectImagesKind, median,
-  type FidSummary, type QuadrantTable,
+  attributionKind, fidKind, parseMetrics, parsePredictions, placeQuadrants, quadrantCsv, quadrantMarkdown, quadrantsKind, referenceSamples, selectImages,
+  selectImagesKind, median, type FidSummary, type QuadrantTable,
 } from '../src/stages/analysis/index.js';
 import type { StageContext } from '../src/stages/kind.js';
 import { IMAGE_SELECTION_FORMAT, PREDICTIONS_FORMAT, RUN_METRICS_FORMAT } from '../src/artifacts/index.js';
@@ -20,10 +20,10 @@ import { createRng } from '../src/util/rng.js';
 const ws = mkdtempSync(join(tmpdir(), 'analysis-kinds-'));
 afterAll(() => rmSync(ws, { recursive: true, force: true }));
 
-function fakeCtx<P>(params: P, outputs: Record<string, string>): StageContext<P> {
+function fakeCtx<P>(params: P, outputs: Record<string, string>, phases: string[] = []): StageContext<P> {
   return {
     stageId: 'test', params, workspace: ws, resolve: (p) => join(ws, p), outputs, checkpointDir: join(ws, 'ckpt'),
-    seed: 0, rng: createRng(0), log: () => undefined, progress: () => undefined, signal: new AbortController().signal, backend: 'cpu',
+    seed: 0, rng: createRng(0), log: () => undefined, progress: (e) => void phases.push(e.phase ?? ''), signal: new AbortController().signal, backend: 'cpu',
   };
 }
 
@@ -77,20 +77,22 @@ describe('analysis.fid -> analysis.quadrants (backbone features)', () => {
     const res = await fidKind.run(fakeCtx({ reference: 'tasks/pretrain', tasks: ['tasks'], features: { source: 'backbone' as const, model: modelRel, pooling: 'mean-patch' as const }, batchSize: 16 }, { fid: out }));
     const summary = JSON.parse(readFileSync(join(out, 'fid.json'), 'utf8')) as FidSummary;
     expect(summary.reference).toBe('pretrain');
+    expect(summary.features).toBe(`backbone ${modelRel} (mean of the patch tokens after the final LayerNorm)`);
     expect(summary.tasks.map((t) => t.task)).toEqual(['far-task', 'near-task', 'same-task']);
     const same = summary.tasks.find((t) => t.task === 'same-task')!;
     const near = summary.tasks.find((t) => t.task === 'near-task')!;
     const far = summary.tasks.find((t) => t.task === 'far-task')!;
-    // LayerNorm outputs live in a (D-1)-dim subspace, so the covariance is singular even with
-    // 40 samples > 8 dims: the 1e-6 fallback applies, and identical sets give the standard
-    // tools' -2 * d * eps instead of 0 (their traces use the unshifted covariances).
-    expect(same.offset).toBe(1e-6);
-    expect(same.fallbackReason).toMatch(/singular/);
-    expect(same.fid).toBeCloseTo(-2 * TINY.width * 1e-6, 9);
+    // Identical sets: 0 up to round-off. No eps: pytorch-fid's number, nothing on the diagonals,
+    // although final-LayerNorm features are singular (they lie in a (D-1)-dim affine subspace).
+    expect(Math.abs(same.fid)).toBeLessThan(1e-4);
+    expect(same).toMatchObject({ rule: 'exact', offset: 0 });
+    expect(same.route).toMatch(/^(gram|rows-cov|cholesky|pivoted-cholesky|svd)$/);
+    expect(same).toMatchObject({ repeats: 1, fidStd: 0, fids: [same.fid] });
     expect(near.fid).toBeGreaterThan(0);
     expect(far.fid).toBeGreaterThan(near.fid * 5);
     expect(near.featureDim).toBe(TINY.width);
     expect(near.images).toBe(40);
+    expect(near.referenceImages).toBe(40);
     expect(res.metrics?.['fid.far-task']).toBe(far.fid);
     expect(existsSync(join(out, 'far-task', 'fid.json'))).toBe(true);
     expect(res.environment?.['backend']).toBe('cpu');
@@ -105,11 +107,74 @@ describe('analysis.fid -> analysis.quadrants (backbone features)', () => {
     // near-task was declared far in task.json: measured near -> flagged.
     expect(table.mismatches).toEqual(['near-task']);
     expect(q.metrics?.['mismatches']).toBe(1);
-    expect(readFileSync(join(qout, 'quadrants.csv'), 'utf8').split('\n')[0]).toBe('task,group,disparity,fid,similarity,intended_similarity,quadrant,mismatch');
+    expect(table.uncertain).toEqual([]);
+    expect(readFileSync(join(qout, 'quadrants.csv'), 'utf8').split('\n')[0]).toBe('task,group,disparity,fid,fid_std,similarity,intended_similarity,quadrant,mismatch,uncertain');
     expect(readFileSync(join(qout, 'quadrants.md'), 'utf8')).toContain('DIFFERS from intended');
     const svg = readFileSync(join(qout, 'quadrants.svg'), 'utf8');
     const size = svgSize(svg)!;
     expect(readPngHeader(readFileSync(join(qout, 'quadrants.png')))).toMatchObject({ width: size.width, height: size.height });
+  });
+
+  it('repeats: mean and sample std over seeded reference subsamples, features extracted once per set', async () => {
+    const out = join(ws, 'out-fid-repeats');
+    const phases: string[] = [];
+    const params = { reference: 'tasks/pretrain', tasks: ['tasks/near-task', 'tasks/far-task'], features: { source: 'backbone' as const, model: modelRel }, batchSize: 64, repeats: 3 };
+    const res = await fidKind.run(fakeCtx(params, { fid: out }, phases));
+    const summary = JSON.parse(readFileSync(join(out, 'fid.json'), 'utf8')) as FidSummary;
+    expect(summary.features).toBe(`backbone ${modelRel} (CLS token after the final LayerNorm (the head's input))`);
+    for (const r of summary.tasks) {
+      expect(r.repeats).toBe(3);
+      expect(r.fids).toHaveLength(3);
+      expect(new Set(r.fids).size).toBe(3);
+      expect(r.fid).toBeCloseTo((r.fids[0]! + r.fids[1]! + r.fids[2]!) / 3, 12);
+      expect(Number.isFinite(r.fidStd) && r.fidStd > 0).toBe(true);
+      const m = r.fid;
+      expect(r.fidStd).toBeCloseTo(Math.sqrt(r.fids.reduce((a, x) => a + (x - m) ** 2, 0) / 2), 12);
+      // 80% of the reference's 40 images per subsample; the task side is whole.
+      expect(r.referenceImages).toBe(32);
+      expect(r.images).toBe(40);
+    }
+    expect(res.metrics?.['fidStd.far-task']).toBe(summary.tasks.find((t) => t.task === 'far-task')!.fidStd);
+    // One batch per set: the reference went through the network once, not once per repeat.
+    expect(phases.filter((ph) => ph === 'features reference')).toHaveLength(1);
+    expect(phases.filter((ph) => ph.startsWith('features ') && ph.endsWith('near-task'))).toHaveLength(1);
+
+    // The same subsample size, one repeat: std 0. maxImages also caps the task side.
+    await fidKind.run(fakeCtx({ ...params, repeats: 1, maxImages: 32 }, { fid: join(ws, 'out-fid-once') }));
+    const once = (JSON.parse(readFileSync(join(ws, 'out-fid-once', 'fid.json'), 'utf8')) as FidSummary).tasks[0]!;
+    expect(once).toMatchObject({ repeats: 1, fidStd: 0, fids: [once.fid], referenceImages: 32, images: 32 });
+
+    // The std reaches the quadrant table: a threshold at the FID is within 2 std of it.
+    const far = summary.tasks.find((t) => t.task === 'far-task')!;
+    const qout = join(ws, 'out-quad-repeats');
+    const q = await quadrantsKind.run(fakeCtx({ fid: 'out-fid-repeats', threshold: far.fid + far.fidStd }, { quadrants: qout }));
+    const table = JSON.parse(readFileSync(join(qout, 'quadrants.json'), 'utf8')) as QuadrantTable;
+    expect(table.rows.find((r) => r.task === 'far-task')).toMatchObject({ fidStd: far.fidStd, similarity: 'near', uncertain: true });
+    expect(table.uncertain).toContain('far-task');
+    expect(q.metrics?.['uncertain']).toBe(table.uncertain.length);
+    expect(readFileSync(join(qout, 'quadrants.md'), 'utf8')).toContain(`${far.fid.toFixed(3)} ± ${far.fidStd.toFixed(3)}`);
+  });
+
+  it('eps: the eps variant, that offset on both diagonals, recorded as such', async () => {
+    const out = join(ws, 'out-fid-eps');
+    const res = await fidKind.run(fakeCtx({ reference: 'tasks/pretrain', tasks: ['tasks/same-task'], features: { source: 'backbone' as const, model: modelRel }, eps: 1e-6 }, { fid: out }));
+    const rec = (JSON.parse(readFileSync(join(out, 'fid.json'), 'utf8')) as FidSummary).tasks[0]!;
+    expect(rec).toMatchObject({ rule: 'offset', offset: 1e-6 });
+    expect(res.notes).toEqual([expect.stringContaining('eps variant')]);
+  });
+
+  it('refuses repeats that cannot give a spread, before any network runs', async () => {
+    const base = { reference: 'tasks/pretrain', tasks: ['tasks/near-task'], features: { source: 'backbone' as const, model: 'no-such-model.safetensors' } };
+    // The model does not exist: the repeats error comes first, so no image (nor model) was touched.
+    await expect(fidKind.run(fakeCtx({ ...base, repeats: 2, maxImages: 40 }, { fid: join(ws, 'x') }))).rejects.toThrow(/bad-params: pretrain\/train800val200: repeats 2 draws subsamples of maxImages = 40 from 40 reference images: every repeat would use all of them/);
+    await expect(fidKind.run(fakeCtx({ ...base, repeats: 2, maxImages: 50 }, { fid: join(ws, 'x') }))).rejects.toThrow(/every repeat would use all of them/);
+    const rng = createRng(0);
+    expect(referenceSamples(2, 2, undefined, rng)).toEqual({ ok: false, error: 'repeats 2 needs reference subsamples of at least 2 images; 80% of the reference\'s 2 images is 1' });
+    expect(referenceSamples(4, 7, 2, rng)).toEqual({ ok: false, error: 'repeats 7 is more than the 6 distinct subsamples of 2 from 4 reference images' });
+    const six = referenceSamples(4, 6, 2, rng);
+    expect(six.ok && six.value.samples.every((x) => x.length === 2)).toBe(true);
+    // One repeat: all images (no maxImages), or maxImages of them.
+    expect(referenceSamples(5, 1, undefined, rng)).toEqual({ ok: true, value: { samples: [[0, 1, 2, 3, 4]], size: 5 } });
   });
 
   it('takes Inception-route features from a graph model on disk', async () => {
@@ -156,8 +221,22 @@ describe('analysis.fid -> analysis.quadrants (backbone features)', () => {
     await writeFile(join(ws, 'half', 'model.json'), readFileSync(join(ws, 'inception', 'model.json')));
     expect((await fidKind.check?.({ ...params, features: { ...features, model: 'half/model.json' } }, env))?.map((p) => p.message)).toEqual([expect.stringContaining('weight file(s) missing next to model.json: weights.bin')]);
 
-    // The width is checked on the first batch too: a 4-wide network is not the 2048-wide Inception-v3 pool_3.
-    await expect(fidKind.run(fakeCtx({ ...params, features: { ...features, inputRange: [0, 1] as const, outputNode: 'pool', width: 2048 }, maxImages: 30 }, { fid: join(ws, 'out-fid-wide') }))).rejects.toThrow(/gives 4 features per image, not 2048/);
+    // A recorded output signature is checked before a run as well.
+    await mkdir(join(ws, 'signed'), { recursive: true });
+    const signed = { ...JSON.parse(readFileSync(join(ws, 'inception', 'model.json'), 'utf8')), signature: { inputs: { images: { tensorShape: dims(-1, SIZE, SIZE, 3) } }, outputs: { pool: { tensorShape: dims(-1, 4) } } } };
+    await writeFile(join(ws, 'signed', 'model.json'), JSON.stringify(signed));
+    await writeFile(join(ws, 'signed', 'weights.bin'), readFileSync(join(ws, 'inception', 'weights.bin')));
+    expect((await fidKind.check?.({ ...params, features: { ...features, model: 'signed/model.json', width: 2048 } }, env))?.map((p) => p.message))
+      .toEqual(['the FID network signed/model.json: it gives 4 features per image, not 2048 (Inception-v3 pool_3 gives 2048; set features.width for another network)']);
+
+    // And again when the stage runs, before any image of the data goes through the network: the
+    // input size from model.json, the width (not recorded here) from one blank image.
+    const phases: string[] = [];
+    await expect(fidKind.run(fakeCtx({ ...params, features: { source: 'inception' as const, model: 'inception/model.json' } }, { fid: join(ws, 'out-fid-small') }, phases)))
+      .rejects.toThrow(`bad-model: the FID network inception/model.json: its input is ${SIZE}x${SIZE}, the stage feeds 299x299 (set features.inputSize)`);
+    await expect(fidKind.run(fakeCtx({ ...params, features: { ...features, inputRange: [0, 1] as const, outputNode: 'pool', width: 2048 }, maxImages: 30 }, { fid: join(ws, 'out-fid-wide') }, phases)))
+      .rejects.toThrow('bad-output: the FID network gives 4 features per image, not 2048 (Inception-v3 pool_3 gives 2048; set features.width for another network)');
+    expect(phases).toEqual([]);
   });
 
   it('fails clearly on a missing task', async () => {
@@ -178,6 +257,24 @@ describe('quadrant placement', () => {
     expect(t.thresholdRule).toBe('median');
     expect(t.rows.map((r) => r.quadrant)).toEqual(['low-disparity/near', 'high-disparity/near', 'low-disparity/far', 'high-disparity/far']);
     expect(t.mismatches).toEqual(['b']);
+    expect(t.uncertain).toEqual([]);
+    expect(t.rows.every((r) => r.fidStd === 0 && !r.uncertain)).toBe(true);
+  });
+
+  it('flags a placement whose [fid - 2 std, fid + 2 std] holds the threshold, in the table, CSV and markdown', () => {
+    const t = placeQuadrants([
+      { task: 'straddles', fid: 9, fidStd: 0.6, disparity: 'low' },   // 9 + 1.2 >= 10: could be far
+      { task: 'clear', fid: 7, fidStd: 1, disparity: 'low' },         // 7 + 2 < 10
+      { task: 'above', fid: 10.5, fidStd: 0.3, disparity: 'high' },   // 10.5 - 0.6 <= 10: could be near
+      { task: 'exact', fid: 10, disparity: 'high' },                  // at the threshold, but no std measured
+    ], 10);
+    expect(t.rows.map((r) => [r.task, r.similarity, r.uncertain])).toEqual([['straddles', 'near', true], ['clear', 'near', false], ['above', 'far', true], ['exact', 'near', false]]);
+    expect(t.uncertain).toEqual(['straddles', 'above']);
+    expect(quadrantCsv(t).split('\n').slice(0, 2)).toEqual(['task,group,disparity,fid,fid_std,similarity,intended_similarity,quadrant,mismatch,uncertain', 'straddles,,low,9,0.6,near,,low-disparity/near,false,true']);
+    const md = quadrantMarkdown(t);
+    expect(md).toContain('| straddles |  | low | 9.000 ± 0.600 | near | — | low-disparity/near | UNCERTAIN (threshold within 2 std) |');
+    expect(md).toContain('| exact |  | high | 10.000 | near |');
+    expect(md).toContain('Uncertain placement (the threshold is within 2 std of the FID) for: straddles, above.');
   });
 });
 

@@ -16,12 +16,16 @@ import { placeQuadrants } from '../src/stages/analysis/index.js';
 describe('artifact formats', () => {
   it('quadrants.json and fid.json: written, read back equal, from a file or its stage folder', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vpt-artifacts-'));
-    const table = placeQuadrants([{ task: 'a', fid: 1, disparity: 'low' }, { task: 'b', fid: 9, disparity: 'high', intendedSimilarity: 'near' }]);
+    const table = placeQuadrants([{ task: 'a', fid: 1, disparity: 'low' }, { task: 'b', fid: 9, fidStd: 5, disparity: 'high', intendedSimilarity: 'near' }]);
+    expect(table.uncertain).toEqual(['b']);
     await writeQuadrantsJson(join(dir, 'quadrants.json'), table);
     expect(await readQuadrants(dir)).toEqual({ ok: true, value: table });
     const summary: FidSummary = {
       format: FID_FORMAT, reference: 'pretrain', features: 'backbone cls',
-      tasks: [{ task: 'a', fid: 1.5, meanTerm: 1, covTerm: 0.5, offset: 0, images: 10, referenceImages: 10, featureDim: 4, features: 'backbone cls', split: 'train800val200' }],
+      tasks: [{
+        task: 'a', fid: 1.5, fidStd: 0.1, repeats: 2, fids: [1.4, 1.6], meanTerm: 1, covTerm: 0.5, offset: 0, rule: 'exact', route: 'symmetric-eigen',
+        images: 10, referenceImages: 8, featureDim: 4, features: 'backbone cls', split: 'train800val200',
+      }],
     };
     await writeFidJson(join(dir, 'fid.json'), summary);
     expect(await readFidSummary(dir)).toEqual({ ok: true, value: summary });
@@ -29,13 +33,27 @@ describe('artifact formats', () => {
 
   it('refuses other shapes and versions, naming the file', async () => {
     const q = parseQuadrants(JSON.stringify({ threshold: 1, rows: [] }), 'q.json');
-    expect(!q.ok && q.error.message).toBe('q.json: format undefined, expected "vpt.quadrants/1" (the quadrants.json analysis.quadrants writes)');
-    const rows = parseQuadrants(JSON.stringify({ format: 'vpt.quadrants/1', threshold: 1, thresholdRule: 'median', rows: [{ task: 'a', fid: 1 }], mismatches: [] }), 'q.json');
+    expect(!q.ok && q.error.message).toBe('q.json: format undefined, expected "vpt.quadrants/2" (the quadrants.json analysis.quadrants writes)');
+    const rows = parseQuadrants(JSON.stringify({ format: 'vpt.quadrants/2', threshold: 1, thresholdRule: 'median', rows: [{ task: 'a', fid: 1 }], mismatches: [], uncertain: [] }), 'q.json');
     expect(!rows.ok && rows.error.message).toMatch(/rows\[0\] must hold/);
-    const f = parseFidSummary(JSON.stringify({ format: 'vpt.fid/0', reference: 'r', features: 'x', tasks: [] }), 'f.json');
-    expect(!f.ok && f.error.message).toMatch(/f\.json: format "vpt\.fid\/0", expected "vpt\.fid\/1"/);
+    const noStd = parseQuadrants(JSON.stringify({ format: 'vpt.quadrants/2', threshold: 1, thresholdRule: 'median', rows: [{ task: 'a', fid: 1, disparity: 'low', similarity: 'near', quadrant: 'q', mismatch: false }], mismatches: [], uncertain: [] }), 'q.json');
+    expect(!noStd.ok && noStd.error.message).toBe('q.json: rows[0] must hold fidStd (a number >= 0), mismatch and uncertain (booleans)');
+    const f = parseFidSummary(JSON.stringify({ format: 'vpt.fid/1', reference: 'r', features: 'x', tasks: [] }), 'f.json');
+    expect(!f.ok && f.error.message).toMatch(/f\.json: format "vpt\.fid\/1", expected "vpt\.fid\/2"/);
     const t = parseFidSummary(JSON.stringify({ format: FID_FORMAT, reference: 'r', features: 'x', tasks: [{ task: 'a' }] }), 'f.json');
-    expect(!t.ok && t.error.message).toMatch(/tasks\[0\] must hold task, fid, offset and images/);
+    expect(!t.ok && t.error.message).toBe('f.json: tasks[0].fid must be a finite number');
+    // A vpt.fid/2 record without the new fields, one at a time.
+    const full = { task: 'a', fid: 1.5, fidStd: 0, repeats: 1, fids: [1.5], meanTerm: 1, covTerm: 0.5, offset: 0, rule: 'exact', route: 'r', images: 10, referenceImages: 10, featureDim: 4, features: 'f', split: 's' };
+    const without = (patch: Record<string, unknown>): string | false => {
+      const r = parseFidSummary(JSON.stringify({ format: FID_FORMAT, reference: 'r', features: 'x', tasks: [{ ...full, ...patch }] }), 'f.json');
+      return !r.ok && r.error.message;
+    };
+    expect(parseFidSummary(JSON.stringify({ format: FID_FORMAT, reference: 'r', features: 'x', tasks: [full] }), 'f.json').ok).toBe(true);
+    expect(without({ route: undefined })).toBe('f.json: tasks[0].route must be a non-empty string');
+    expect(without({ rule: 'approximate' })).toBe('f.json: tasks[0].rule must be exact or offset');
+    expect(without({ fidStd: -1 })).toBe('f.json: tasks[0].fidStd must be a number >= 0');
+    expect(without({ repeats: 2 })).toBe('f.json: tasks[0].fids must hold one finite number per repeat');
+    expect(without({ referenceImages: undefined })).toBe('f.json: tasks[0].referenceImages must be an integer >= 1');
     const missing = await readRunMetrics('/nonexistent/metrics.json');
     expect(!missing.ok && missing.error).toMatchObject({ reason: 'unreadable', path: '/nonexistent/metrics.json' });
     const dir = await mkdtemp(join(tmpdir(), 'vpt-artifacts-'));

@@ -83,6 +83,40 @@ describe('forward', () => {
     m.dispose();
   });
 
+  it('features: `cls` is exactly what the head reads (head(features) = logits); `mean-patch` averages the patch tokens of the final LayerNorm output', () => {
+    const m = build(tinyWith({ promptLength: 3, promptMode: 'deep' }), 11);
+    const layout = m.tokenLayout();
+    const d = randomData(3, 12);
+    const x = tf.tensor4d(d.images, [3, 8, 8, 1]);
+    const logits = m.forward(x);
+    const cls = m.features(x, 'cls');
+    expect(cls.shape).toEqual([3, 16]);
+    const viaHead = m.head(cls);
+    const want = logits.dataSync();
+    const got = viaHead.dataSync();
+    for (let i = 0; i < want.length; i++) expect(got[i]).toBeCloseTo(want[i] as number, 6);
+    const seq = m.encode(x);
+    expect(seq.shape).toEqual([3, layout.total, 16]);
+    const s = seq.arraySync();
+    const mean = m.features(x, 'mean-patch').arraySync();
+    const c = cls.arraySync();
+    for (let b = 0; b < 3; b++) {
+      // The final LayerNorm (scale 1, bias 0 at init): every token has mean 0 and variance 1.
+      const tok = s[b]![0]!;
+      const mu = tok.reduce((a, v) => a + v, 0) / tok.length;
+      expect(mu).toBeCloseTo(0, 5);
+      expect(tok.reduce((a, v) => a + (v - mu) ** 2, 0) / tok.length).toBeCloseTo(1, 4);
+      for (let j = 0; j < 16; j++) {
+        expect(c[b]![j]).toBe(tok[j]);
+        let sum = 0;
+        for (let t = layout.patchStart; t < layout.total; t++) sum += s[b]![t]![j]!;
+        expect(mean[b]![j]).toBeCloseTo(sum / (layout.gridH * layout.gridW), 6);
+      }
+    }
+    tf.dispose([x, logits, cls, viaHead, seq]);
+    m.dispose();
+  });
+
   it('shallow vs deep prompts: deep prompts of layers >= 1 matter only in deep mode', () => {
     const d = randomData(2, 6);
     const x = tf.tensor4d(d.images, [2, 8, 8, 1]);

@@ -22,6 +22,10 @@ describe('analysis/report kind params schemas', () => {
     expect(v('analysis.fid', { reference: 'd/pretrain', tasks: ['d/a'], features: { source: 'backbone', model: 'm.safetensors', pooling: 'cls' } })).toBe(true);
     expect(v('analysis.fid', { reference: 'd/pretrain', tasks: [], features: { source: 'backbone', model: 'm' } })).toBe(false);
     expect(v('analysis.fid', { reference: 'd/pretrain', tasks: ['a'], features: { source: 'backbone', model: 'm', pooling: 'max' } })).toBe(false);
+    expect(v('analysis.fid', { reference: 'd/pretrain', tasks: ['a'], features: { source: 'backbone', model: 'm', pooling: 'mean' }, repeats: 5, maxImages: 800 })).toBe(true);
+    expect(v('analysis.fid', { reference: 'd/pretrain', tasks: ['a'], features: { source: 'backbone', model: 'm' }, repeats: 0 })).toBe(false);
+    expect(v('analysis.fid', { reference: 'd/pretrain', tasks: ['a'], features: { source: 'backbone', model: 'm' }, repeats: 2.5 })).toBe(false);
+    expect(v('analysis.fid', { reference: 'd/pretrain', tasks: ['a'], features: { source: 'backbone', model: 'm' }, eps: 0 })).toBe(false);
     expect(v('analysis.quadrants', { fid: ['x/fid.json'], threshold: 12.5 })).toBe(true);
     expect(v('analysis.quadrants', { threshold: 12.5 })).toBe(false);
     expect(v('analysis.select-images', { ft: 'a.json', vpt: 'b.json', limit: 4 })).toBe(true);

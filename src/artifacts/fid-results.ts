@@ -5,20 +5,34 @@
 import { err, ok, type Result } from '../util/result.js';
 import { artifactError, fileInFolder, isRecord, parseArtifactObject, readArtifactText, writeArtifactJson, type ArtifactError } from './errors.js';
 
-export const FID_FORMAT = 'vpt.fid/1';
+// 2: `route`, `rule`, `repeats`, `fidStd`, `fids`; no `fallbackReason`.
+export const FID_FORMAT = 'vpt.fid/2';
 
 export interface FidRecord {
   readonly task: string;
   readonly group?: string;
   readonly disparity?: 'low' | 'high';
   readonly similarity?: 'near' | 'far';
+  /** The mean of `fids` (the FID itself when `repeats` is 1). */
   readonly fid: number;
+  /** Sample standard deviation of `fids` (0 when `repeats` is 1). */
+  readonly fidStd: number;
+  /** Reference subsamples the FID was computed against. */
+  readonly repeats: number;
+  /** The FID against each reference subsample, in repeat order. */
+  readonly fids: readonly number[];
+  /** |mu1 - mu2|^2, mean over repeats. */
   readonly meanTerm: number;
+  /** Tr(S1) + Tr(S2) - 2 Tr((S1^1/2 S2 S1^1/2)^1/2), mean over repeats. */
   readonly covTerm: number;
   /** What was added to both covariance diagonals (0: none). */
   readonly offset: number;
-  readonly fallbackReason?: string;
+  /** `exact`: pytorch-fid's number, no offset; `offset`: the eps variant (`offset` on both diagonals). */
+  readonly rule: 'exact' | 'offset';
+  /** The algorithm the numerics ran (several, joined with ", ", if the repeats differ). */
+  readonly route: string;
   readonly images: number;
+  /** Reference images per repeat. */
   readonly referenceImages: number;
   readonly featureDim: number;
   readonly features: string;
@@ -34,6 +48,26 @@ export interface FidSummary {
 
 export const writeFidJson: (path: string, value: FidSummary | (FidRecord & { readonly format: typeof FID_FORMAT })) => Promise<void> = writeArtifactJson;
 
+/** What is wrong with one task record, or undefined. */
+function recordProblem(t: unknown): string | undefined {
+  if (!isRecord(t)) return ' must be an object';
+  const finite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
+  const count = (v: unknown, min: number): boolean => Number.isInteger(v) && (v as number) >= min;
+  if (typeof t['task'] !== 'string') return '.task must be a string';
+  for (const k of ['fid', 'meanTerm', 'covTerm'] as const) if (!finite(t[k])) return `.${k} must be a finite number`;
+  for (const k of ['fidStd', 'offset'] as const) if (!finite(t[k]) || (t[k] as number) < 0) return `.${k} must be a number >= 0`;
+  if (!count(t['repeats'], 1)) return '.repeats must be an integer >= 1';
+  const fids = t['fids'];
+  if (!Array.isArray(fids) || fids.length !== t['repeats'] || !fids.every(finite)) return '.fids must hold one finite number per repeat';
+  if (t['rule'] !== 'exact' && t['rule'] !== 'offset') return '.rule must be exact or offset';
+  if (typeof t['route'] !== 'string' || t['route'] === '') return '.route must be a non-empty string';
+  for (const k of ['images', 'referenceImages', 'featureDim'] as const) if (!count(t[k], 1)) return `.${k} must be an integer >= 1`;
+  if (typeof t['features'] !== 'string' || typeof t['split'] !== 'string') return '.features and .split must be strings';
+  if (t['disparity'] !== undefined && t['disparity'] !== 'low' && t['disparity'] !== 'high') return '.disparity must be low or high';
+  if (t['similarity'] !== undefined && t['similarity'] !== 'near' && t['similarity'] !== 'far') return '.similarity must be near or far';
+  return undefined;
+}
+
 export function parseFidSummary(text: string, path: string): Result<FidSummary, ArtifactError> {
   const parsed = parseArtifactObject(text, path, FID_FORMAT, 'the fid.json summary analysis.fid writes');
   if (!parsed.ok) return parsed;
@@ -42,10 +76,8 @@ export function parseFidSummary(text: string, path: string): Result<FidSummary, 
   if (typeof raw['reference'] !== 'string' || typeof raw['features'] !== 'string') return bad('reference and features must be strings');
   if (!Array.isArray(raw['tasks'])) return bad('tasks must be an array');
   for (const [i, t] of raw['tasks'].entries()) {
-    if (!isRecord(t) || typeof t['task'] !== 'string' || typeof t['fid'] !== 'number' || typeof t['offset'] !== 'number' || typeof t['images'] !== 'number') {
-      return bad(`tasks[${i}] must hold task, fid, offset and images`);
-    }
-    if (t['disparity'] !== undefined && t['disparity'] !== 'low' && t['disparity'] !== 'high') return bad(`tasks[${i}].disparity must be low or high`);
+    const problem = recordProblem(t);
+    if (problem) return bad(`tasks[${i}]${problem}`);
   }
   return ok(raw as unknown as FidSummary);
 }

@@ -16,7 +16,7 @@
 export * from './backend.js';
 export * from './config.js';
 export { linear, layerNorm, gelu, dropout, LAYER_NORM_EPS, type Kernels } from './layers.js';
-export { ViT, mixSeed, type ForwardOptions, type ModelMode, type TokenLayout } from './vit.js';
+export { ViT, mixSeed, type ForwardOptions, type ModelMode, type Pooling, type TokenLayout } from './vit.js';
 export { createViT, assignParams, paramsToNamed, initValues, type InitSource, type ModelBuildError } from './params.js';
 export * from './npz.js';
 export * from './vitNpz.js';

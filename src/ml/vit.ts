@@ -40,6 +40,12 @@ export interface ForwardOptions {
   readonly tap?: (a: tf.Tensor3D) => tf.Tensor3D;
 }
 
+/**
+ * How `features` pools the final-LayerNorm token sequence: `cls` is token 0, exactly the vector
+ * the head reads; `mean-patch` averages the patch tokens (CLS and prompts left out).
+ */
+export type Pooling = 'cls' | 'mean-patch';
+
 /** Which parts train and whether prompts are in the sequence (set by the method). */
 export interface ModelMode {
   /** Backbone weights receive gradients and backbone dropout is active in training. */
@@ -102,18 +108,52 @@ export class ViT {
 
   /** images NHWC [B, H, W, C] (normalised) -> logits [B, C]. */
   forwardWithTap(images: tf.Tensor4D, opts: ForwardOptions = {}): tf.Tensor2D {
-    const c = this.config;
-    const [B] = images.shape;
-    const g = gridSize(c);
-    const p = c.patchSize;
-    // Patchify: [B, g, p, g, p·C] -> [B, g, g, p, p·C] -> [B, N, p*p*C], the HWIO kernel's flatten
-    // order. (p, C) stay one block so the transpose is 5-D: the wasm backend aborts on rank 6.
-    const patches = tf.reshape(tf.transpose(tf.reshape(images, [B as number, g, p, g, p * c.channels]), [0, 1, 3, 2, 4]), [B as number, g * g, p * p * c.channels]);
-    return this.forwardPatches(patches as tf.Tensor3D, opts);
+    return this.forwardPatches(this.patchify(images), opts);
   }
 
   /** Same as forwardWithTap on already patchified input [B, N, p*p*C] (the training loop patchifies in JS). */
   forwardPatches(patches: tf.Tensor3D, opts: ForwardOptions = {}): tf.Tensor2D {
+    return this.head(this.pool(this.encodePatches(patches, opts), 'cls'));
+  }
+
+  /**
+   * The token sequence after the final LayerNorm [B, T, D] in eval mode (layout: `tokenLayout()`):
+   * everything the model computes before the head.
+   */
+  encode(images: tf.Tensor4D): tf.Tensor3D {
+    return this.encodePatches(this.patchify(images), { training: false });
+  }
+
+  /** Pooled final-LayerNorm features [B, D] in eval mode; `cls` is exactly what `head` reads in `forward`. */
+  features(images: tf.Tensor4D, pooling: Pooling = 'cls'): tf.Tensor2D {
+    return tf.tidy(() => this.pool(this.encode(images), pooling));
+  }
+
+  /** The classification head alone: features [B, D] -> logits [B, C]. */
+  head(features: tf.Tensor2D): tf.Tensor2D {
+    return linear(features, this.p('head/kernel') as tf.Tensor2D, this.p('head/bias') as tf.Tensor1D, this.mode.trainHead, this.kernels) as tf.Tensor2D;
+  }
+
+  private pool(x: tf.Tensor3D, pooling: Pooling): tf.Tensor2D {
+    const [B, , D] = x.shape;
+    if (pooling === 'cls') return tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, D]), [B, D]);
+    const l = this.tokenLayout();
+    return tf.mean(tf.slice(x, [0, l.patchStart, 0], [B, l.gridH * l.gridW, D]), 1) as tf.Tensor2D;
+  }
+
+  /** [B, H, W, C] -> [B, N, p*p*C]. */
+  private patchify(images: tf.Tensor4D): tf.Tensor3D {
+    const c = this.config;
+    const [B] = images.shape;
+    const g = gridSize(c);
+    const p = c.patchSize;
+    // [B, g, p, g, p·C] -> [B, g, g, p, p·C] -> [B, N, p*p*C], the HWIO kernel's flatten order.
+    // (p, C) stay one block so the transpose is 5-D: the wasm backend aborts on rank 6.
+    return tf.reshape(tf.transpose(tf.reshape(images, [B as number, g, p, g, p * c.channels]), [0, 1, 3, 2, 4]), [B as number, g * g, p * p * c.channels]) as tf.Tensor3D;
+  }
+
+  /** Embedding, prompts, blocks and the final LayerNorm: [B, N, p*p*C] -> [B, T, D]. */
+  private encodePatches(patches: tf.Tensor3D, opts: ForwardOptions): tf.Tensor3D {
     const c = this.config;
     const m = this.mode;
     const D = c.width;
@@ -161,9 +201,7 @@ export class ViT {
       // keeps only what each backward pass saved.
       x = this.checkpointBlocks && training ? this.checkpointedBlock(xin, ctx) : tf.tidy(() => this.block(xin, ctx));
     }
-    x = layerNorm(x, this.p('Transformer/encoder_norm/scale') as tf.Tensor1D, this.p('Transformer/encoder_norm/bias') as tf.Tensor1D, tb, this.kernels);
-    const clsOut = tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, D]), [B, D]);
-    return linear(clsOut, this.p('head/kernel') as tf.Tensor2D, this.p('head/bias') as tf.Tensor1D, m.trainHead, this.kernels) as tf.Tensor2D;
+    return layerNorm(x, this.p('Transformer/encoder_norm/scale') as tf.Tensor1D, this.p('Transformer/encoder_norm/bias') as tf.Tensor1D, tb, this.kernels) as tf.Tensor3D;
   }
 
   /** One pre-norm transformer block on [B, T, D]. */

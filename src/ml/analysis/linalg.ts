@@ -1,12 +1,13 @@
 /**
  * Dense float64 linear algebra for FID: symmetric eigendecomposition (Householder
- * tridiagonalisation + implicit QL with Wilkinson-style shifts) and the few products FID needs.
+ * tridiagonalisation + implicit QL with Wilkinson-style shifts).
  *
  * Matrices are row-major Float64Array of n*n. Eigenvectors are returned as ROWS (row i is the
  * eigenvector of value i) so the QL rotations touch two contiguous rows instead of two strided
  * columns: on 2048x2048 that is the difference between cache hits and misses.
  */
 import { err, ok, type Result } from '../../util/result.js';
+import { f64Kernels, fitsKernels } from './f64-kernels.js';
 
 export interface SymEig {
   /** Eigenvalues, ascending. */
@@ -27,7 +28,7 @@ export function symmetricEigen(a: Float64Array, n: number, wantVectors: boolean)
   for (let i = 0; i < a.length; i++) {
     if (!Number.isFinite(a[i] as number)) return err({ reason: 'bad-input', message: `matrix entry ${i} is not finite` });
   }
-  const { d, e, qT } = tridiagonalize(a, n, wantVectors);
+  const { d, e, qT } = wantVectors ? tridiagonalize(a, n, true) : { ...tridiagonalValues(a, n), qT: undefined };
   const converged = tridiagonalQL(d, e, n, qT);
   if (!converged) return err({ reason: 'no-convergence', message: `implicit QL did not converge for n=${n}` });
   // Sort ascending (and the vector rows with them).
@@ -38,6 +39,19 @@ export function symmetricEigen(a: Float64Array, n: number, wantVectors: boolean)
   const vectors = new Float64Array(n * n);
   for (let i = 0; i < n; i++) vectors.set(qT.subarray((order[i] as number) * n, (order[i] as number) * n + n), i * n);
   return ok({ values, vectors });
+}
+
+/**
+ * The Householder reflection I - 2vvᵀ that maps x = (x0, tail) to (alpha, 0, ..., 0), given x0
+ * and the tail's sum of squares: alpha = -sign(x0)·|x| (no cancellation in x0 - alpha), v's first
+ * entry `head`, and `norm`, by which the tail entries are divided to give the rest of v.
+ */
+export function reflector(x0: number, tail2: number): { alpha: number; head: number; norm: number } {
+  const sigma = Math.sqrt(tail2 + x0 * x0);
+  const alpha = x0 >= 0 ? -sigma : sigma;
+  const v0 = x0 - alpha;
+  const norm = Math.sqrt(tail2 + v0 * v0);
+  return { alpha, head: v0 / norm, norm };
 }
 
 /**
@@ -59,20 +73,16 @@ export function tridiagonalize(input: Float64Array, n: number, wantQ: boolean): 
     let tail2 = 0;
     for (let j = k + 2; j < n; j++) tail2 += (a[row + j] as number) ** 2;
     const x0 = a[row + k + 1] as number;
-    const sigma2 = tail2 + x0 * x0;
     if (tail2 === 0) {
       // Already tridiagonal in this column: no reflection needed.
       e[k] = x0;
       continue;
     }
-    const sigma = Math.sqrt(sigma2);
-    const alpha = x0 >= 0 ? -sigma : sigma;
-    const v0 = x0 - alpha;
-    const vnorm = Math.sqrt(tail2 + v0 * v0);
+    const h = reflector(x0, tail2);
     const v = new Float64Array(n);
-    v[k + 1] = v0 / vnorm;
-    for (let j = k + 2; j < n; j++) v[j] = (a[row + j] as number) / vnorm;
-    e[k] = alpha;
+    v[k + 1] = h.head;
+    for (let j = k + 2; j < n; j++) v[j] = (a[row + j] as number) / h.norm;
+    e[k] = h.alpha;
     // p = A22 v ; K = v.p ; q = 2(p - K v) ; A22 -= v q^T + q v^T. Only the lower triangle of
     // A22 is read and written (it is symmetric): half the memory traffic of the full update,
     // which is what bounds this loop. Row i's part below the diagonal serves both A[i][j] v[j]
@@ -138,20 +148,125 @@ export function tridiagonalize(input: Float64Array, n: number, wantQ: boolean): 
 }
 
 /**
+ * The tridiagonal form only (no Q), for eigenvalues alone. Each step's rank-2 update is applied
+ * in the same sweep that computes the next step's A·v (after the next column is brought up to
+ * date): one read and write of the trailing lower triangle per step instead of two, which is what
+ * bounds this reduction at FID's sizes. In wasm SIMD where available.
+ */
+export function tridiagonalValues(input: Float64Array, n: number): { d: Float64Array; e: Float64Array } {
+  const kernels = f64Kernels();
+  const useKernels = kernels !== undefined && n > 2 && fitsKernels(n * n + 6 * n + 16);
+  let a: Float64Array, v: Float64Array, q: Float64Array, w: Float64Array;
+  const p = new Float64Array(n);
+  let pass: (from: number) => void;
+  if (useKernels) {
+    kernels.reserve(n * n + 6 * n + 16);
+    const sa = kernels.slab(n * n), sv = kernels.slab(n), sq = kernels.slab(n), sw = kernels.slab(n), sp0 = kernels.slab(n), sp1 = kernels.slab(n);
+    [a, v, q, w] = [sa.view(), sv.view(), sq.view(), sw.view()];
+    const p0 = sp0.view(), p1 = sp1.view();
+    a.set(input);
+    pass = (from) => {
+      p0.fill(0);
+      p1.fill(0);
+      kernels.triPass(sa.ptr, n, from, sv.ptr, sq.ptr, sw.ptr, sp0.ptr, sp1.ptr);
+      for (let i = from; i < n; i++) p[i] = (p0[i] as number) + (p1[i] as number);
+    };
+  } else {
+    a = Float64Array.from(input);
+    [v, q, w] = [new Float64Array(n), new Float64Array(n), new Float64Array(n)];
+    pass = (from) => {
+      p.fill(0);
+      triPassScalar(a, n, from, v, q, w, p);
+    };
+  }
+  v.fill(0);
+  q.fill(0);
+  const d = new Float64Array(n);
+  const e = new Float64Array(n);
+  for (let k = 0; k < n - 2; k++) {
+    // Column k, brought up to date with the pending update of step k-1 (v, q are zero at k = 0).
+    const vk = v[k] as number, qk = q[k] as number;
+    d[k] = (a[k * n + k] as number) - 2 * vk * qk;
+    let tail2 = 0;
+    for (let i = k + 1; i < n; i++) {
+      const x = (a[i * n + k] as number) - (v[i] as number) * qk - (q[i] as number) * vk;
+      w[i] = x;
+      if (i > k + 1) tail2 += x * x;
+    }
+    const x0 = w[k + 1] as number;
+    w[k] = 0;
+    if (tail2 === 0) {
+      // Already reduced in this column: no reflection, only the pending update to apply.
+      e[k] = x0;
+      w.fill(0, k + 1);
+    } else {
+      const h = reflector(x0, tail2);
+      w[k + 1] = h.head;
+      for (let i = k + 2; i < n; i++) w[i] = (w[i] as number) / h.norm;
+      e[k] = h.alpha;
+    }
+    // Sweep rows k+1..: apply the pending update to columns k+1..i and accumulate p = A22 w.
+    pass(k + 1);
+    let kk = 0;
+    for (let i = k + 1; i < n; i++) kk += (w[i] as number) * (p[i] as number);
+    v.fill(0, 0, k + 1);
+    q.fill(0, 0, k + 1);
+    for (let i = k + 1; i < n; i++) {
+      v[i] = w[i] as number;
+      q[i] = 2 * ((p[i] as number) - kk * (w[i] as number));
+    }
+  }
+  // The last 2x2 block (or 1x1), with the last pending update.
+  if (n >= 2) {
+    const i = n - 2, j = n - 1;
+    d[i] = (a[i * n + i] as number) - 2 * (v[i] as number) * (q[i] as number);
+    e[i] = (a[j * n + i] as number) - (v[j] as number) * (q[i] as number) - (q[j] as number) * (v[i] as number);
+  }
+  d[n - 1] = (a[(n - 1) * n + n - 1] as number) - 2 * (v[n - 1] as number) * (q[n - 1] as number);
+  e[n - 1] = 0;
+  return { d, e };
+}
+
+/** The TypeScript twin of the wasm `tri_pass`. */
+function triPassScalar(a: Float64Array, n: number, from: number, v: Float64Array, q: Float64Array, w: Float64Array, p: Float64Array): void {
+  for (let i = from; i < n; i++) {
+    const row = i * n;
+    const vi = v[i] as number, qi = q[i] as number, wi = w[i] as number;
+    let s = 0;
+    for (let j = from; j < i; j++) {
+      const x = (a[row + j] as number) - vi * (q[j] as number) - qi * (v[j] as number);
+      a[row + j] = x;
+      s += x * (w[j] as number);
+      p[j] = (p[j] as number) + x * wi;
+    }
+    const x = (a[row + i] as number) - 2 * vi * qi;
+    a[row + i] = x;
+    p[i] = (p[i] as number) + s + x * wi;
+  }
+}
+
+/**
  * Implicit QL on a symmetric tridiagonal matrix, in place: d becomes the eigenvalues. When `rows`
  * is given (Q^T from the reduction), its rows become the eigenvectors of the original matrix.
  */
 export function tridiagonalQL(d: Float64Array, e: Float64Array, n: number, rows: Float64Array | undefined): boolean {
+  // Deflate against the matrix's norm, not the two neighbouring diagonal entries: in a cluster of
+  // eigenvalues near zero (every singular covariance) the local test asks for accuracy far below
+  // what Householder's backward error already allows, and the iteration never stops. The absolute
+  // test is the one of EISPACK/JAMA tql2, and costs nothing in accuracy: the eigenvalues carry an
+  // error of eps·|T| anyway.
+  let norm = 0;
+  for (let i = 0; i < n; i++) norm = Math.max(norm, Math.abs(d[i] as number) + Math.abs(e[i] as number) + (i > 0 ? Math.abs(e[i - 1] as number) : 0));
+  const tol = EPS * norm;
   for (let l = 0; l < n; l++) {
     let iter = 0;
     for (;;) {
       let m = l;
       for (; m < n - 1; m++) {
-        const dd = Math.abs(d[m] as number) + Math.abs(d[m + 1] as number);
-        if (Math.abs(e[m] as number) <= EPS * dd) break;
+        if (Math.abs(e[m] as number) <= tol) break;
       }
       if (m === l) break;
-      if (++iter > 60) return false;
+      if (++iter > 100) return false;
       // Shift from the leading 2x2 block, chosen toward d[l].
       let g = ((d[l + 1] as number) - (d[l] as number)) / (2 * (e[l] as number));
       let r = Math.hypot(g, 1);
@@ -196,56 +311,4 @@ export function tridiagonalQL(d: Float64Array, e: Float64Array, n: number, rows:
     }
   }
   return true;
-}
-
-/** Dot product of a[aOff..aOff+len) and b[bOff..bOff+len), four accumulators for speed. */
-export function dot(a: Float64Array, aOff: number, b: Float64Array, bOff: number, len: number): number {
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  let k = 0;
-  for (; k + 3 < len; k += 4) {
-    s0 += (a[aOff + k] as number) * (b[bOff + k] as number);
-    s1 += (a[aOff + k + 1] as number) * (b[bOff + k + 1] as number);
-    s2 += (a[aOff + k + 2] as number) * (b[bOff + k + 2] as number);
-    s3 += (a[aOff + k + 3] as number) * (b[bOff + k + 3] as number);
-  }
-  for (; k < len; k++) s0 += (a[aOff + k] as number) * (b[bOff + k] as number);
-  return s0 + s1 + s2 + s3;
-}
-
-/**
- * E S E^T for E with orthonormal rows and symmetric S (both n*n row-major): the matrix S in the
- * basis of E's rows. Uses S = S^T so every inner loop is a contiguous dot product, and computes
- * only the upper triangle of the (symmetric) result.
- */
-export function congruence(rowsE: Float64Array, s: Float64Array, n: number): Float64Array {
-  const t = new Float64Array(n * n); // t = E S, t[i][j] = E_i . S_j
-  for (let i = 0; i < n; i++) dotsInto(rowsE, i * n, s, 0, n, t, i * n);
-  const out = new Float64Array(n * n); // out[i][j] = t_i . E_j, upper triangle then mirrored
-  for (let i = 0; i < n; i++) dotsInto(t, i * n, rowsE, i, n, out, i * n);
-  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) out[j * n + i] = out[i * n + j] as number;
-  return out;
-}
-
-/**
- * out[outOff + j] = a[aOff..aOff+len) . b-row j, for rows j = from..len-1 of b (row length len).
- * Four b rows per pass so each a element loaded feeds four products.
- */
-function dotsInto(a: Float64Array, aOff: number, b: Float64Array, from: number, len: number, out: Float64Array, outOff: number): void {
-  let j = from;
-  for (; j + 3 < len; j += 4) {
-    const b0 = j * len, b1 = b0 + len, b2 = b1 + len, b3 = b2 + len;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (let k = 0; k < len; k++) {
-      const av = a[aOff + k] as number;
-      s0 += av * (b[b0 + k] as number);
-      s1 += av * (b[b1 + k] as number);
-      s2 += av * (b[b2 + k] as number);
-      s3 += av * (b[b3 + k] as number);
-    }
-    out[outOff + j] = s0;
-    out[outOff + j + 1] = s1;
-    out[outOff + j + 2] = s2;
-    out[outOff + j + 3] = s3;
-  }
-  for (; j < len; j++) out[outOff + j] = dot(a, aOff, b, j * len, len);
 }

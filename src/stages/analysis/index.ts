@@ -8,7 +8,8 @@ export { fidKind, type FidParams, type FidRecord, type FidSummary, type FeatureS
 export { quadrantsKind, readFidSummaries, type QuadrantParams } from './quadrants-kind.js';
 export { selectImagesKind, type SelectParams } from './select-kind.js';
 export { attributionKind, type AttributionParams, type AttributionImageRecord } from './attribution-kind.js';
-export { placeQuadrants, quadrantCsv, quadrantMarkdown, quadrantName, median, type QuadrantInput, type QuadrantRow, type QuadrantTable, type Disparity, type Similarity } from './quadrants.js';
+export { combineRepeats, referenceSamples, sampleStd, DEFAULT_SUBSAMPLE_FRACTION, type RepeatFid, type CombinedFid, type ReferenceSamples } from './fid-repeats.js';
+export { placeQuadrants, quadrantCsv, quadrantMarkdown, quadrantName, median, UNCERTAIN_STDS, type QuadrantInput, type QuadrantRow, type QuadrantTable, type Disparity, type Similarity } from './quadrants.js';
 export { selectImages, type Selection } from './select.js';
 export { parseMetrics, readRun, parsePredictions, readPredictions, type RunRecord, type RunRef, type EpochPoint, type Predictions, type RunReadError } from './runs.js';
 export { AnalysisStageError } from './common.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
 import { AnalysisStageError, expandTaskDirs, pathParam } from './common.js';
 import { readFidSummary, writeQuadrantsJson } from '../../artifacts/index.js';
-import { placeQuadrants, quadrantCsv, quadrantMarkdown, type Disparity, type QuadrantInput, type Similarity } from './quadrants.js';
+import { placeQuadrants, quadrantCsv, quadrantMarkdown, UNCERTAIN_STDS, type Disparity, type QuadrantInput, type Similarity } from './quadrants.js';
 
 export interface QuadrantParams {
   /** fid.json files (or `analysis.fid` output folders). */
@@ -25,7 +25,7 @@ export async function readFidSummaries(paths: readonly string[]): Promise<Quadra
     const summary = await readFidSummary(p);
     if (!summary.ok) throw new AnalysisStageError(summary.error.reason === 'unreadable' ? 'unreadable' : 'bad-fid', summary.error.message, summary.error.path);
     for (const r of summary.value.tasks) {
-      out.push({ task: r.task, fid: r.fid, disparity: r.disparity ?? 'low', ...(r.similarity ? { intendedSimilarity: r.similarity } : {}), ...(r.group ? { group: r.group } : {}) });
+      out.push({ task: r.task, fid: r.fid, fidStd: r.fidStd, disparity: r.disparity ?? 'low', ...(r.similarity ? { intendedSimilarity: r.similarity } : {}), ...(r.group ? { group: r.group } : {}) });
     }
   }
   return out;
@@ -34,7 +34,8 @@ export async function readFidSummaries(paths: readonly string[]): Promise<Quadra
 export const quadrantsKind = defineKind<QuadrantParams>({
   name: 'analysis.quadrants',
   module: import.meta.url,
-  version: 1,
+  // 2: FID std carried into the table (uncertain placements); vpt.quadrants/2.
+  version: 2,
   description: 'Place tasks in the disparity x FID quadrants (threshold default: median FID); table, figure, mismatch flags',
   paramsSchema: {
     type: 'object',
@@ -81,10 +82,16 @@ export const quadrantsKind = defineKind<QuadrantParams>({
     if (!fig.ok) throw new AnalysisStageError(fig.error.reason, fig.error.message);
     await writeFile(join(out, 'quadrants.svg'), fig.value.svg);
     await writeFile(join(out, 'quadrants.png'), fig.value.png);
-    for (const r of table.rows) ctx.log(`${r.task}: FID ${r.fid.toFixed(3)} -> ${r.quadrant}${r.mismatch ? ` (intended ${r.intendedSimilarity})` : ''}`);
+    for (const r of table.rows) {
+      ctx.log(`${r.task}: FID ${r.fid.toFixed(3)}${r.fidStd > 0 ? ` ± ${r.fidStd.toFixed(3)}` : ''} -> ${r.quadrant}${r.mismatch ? ` (intended ${r.intendedSimilarity})` : ''}${r.uncertain ? ` (uncertain: threshold within ${UNCERTAIN_STDS} std)` : ''}`);
+    }
+    const notes = [
+      ...(table.mismatches.length ? [`measured placement differs from intended similarity: ${table.mismatches.join(', ')}`] : []),
+      ...(table.uncertain.length ? [`uncertain placement (threshold within ${UNCERTAIN_STDS} std of the FID): ${table.uncertain.join(', ')}`] : []),
+    ];
     return {
-      metrics: { threshold: table.threshold, tasks: table.rows.length, mismatches: table.mismatches.length },
-      ...(table.mismatches.length ? { notes: [`measured placement differs from intended similarity: ${table.mismatches.join(', ')}`] } : {}),
+      metrics: { threshold: table.threshold, tasks: table.rows.length, mismatches: table.mismatches.length, uncertain: table.uncertain.length },
+      ...(notes.length ? { notes } : {}),
     };
   },
 });

@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
 import { readAttribution, readLockStages, readQuadrants, type LockedStage } from '../../artifacts/index.js';
-import { readRun, type QuadrantRow, type QuadrantTable, type RunRecord, type RunRef } from '../analysis/index.js';
+import { readRun, UNCERTAIN_STDS, type QuadrantRow, type QuadrantTable, type RunRecord, type RunRef } from '../analysis/index.js';
 import { toHtml, toMarkdown, type Block } from './document.js';
 import { PAPER_GROUP_MEANS, PAPER_VPT_WINS } from './paper.js';
 import {
@@ -191,6 +191,8 @@ export function reportBlocks(title: string, p: ReportParams, study: StudyTables,
     b.push(groupTable([...study.byQuadrant, study.overall], study.methods));
     const flagged = inputs.quadrants?.rows.filter((r: QuadrantRow) => r.mismatch) ?? [];
     if (flagged.length) b.push({ kind: 'p', text: `Measured placement differs from the intended similarity for: ${flagged.map((r) => `${r.task} (intended ${r.intendedSimilarity}, measured ${r.similarity}, FID ${r.fid.toFixed(3)})`).join('; ')}.` });
+    const uncertain = inputs.quadrants?.rows.filter((r: QuadrantRow) => r.uncertain) ?? [];
+    if (uncertain.length) b.push({ kind: 'p', text: `Uncertain placement (the threshold lies within ${UNCERTAIN_STDS} std of the FID over reference subsamples): ${uncertain.map((r) => `${r.task} (FID ${r.fid.toFixed(3)} ± ${r.fidStd.toFixed(3)})`).join('; ')}.` });
   }
   if (study.byGroup.length > 0) {
     b.push({ kind: 'h', level: 2, text: 'Group means and win counts per task group' });
