@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { openPipeline } from '../src/open.js';
 import { planPipeline, type Decision } from '../src/plan/index.js';
-import { workspace } from './helpers/cli.js';
+import { runCli, workspace } from './helpers/cli.js';
 
 const yaml = (workers: string): string => `
 stages:
@@ -41,5 +41,21 @@ describe('backend-dependent defaults', () => {
     const wasm = await planned(yaml(', workers: 1'), 'wasm');
     const node = await planned(yaml(', workers: 1'), 'tensorflow');
     expect(node.fingerprint).toBe(wasm.fingerprint);
+  });
+
+  it('`run --dry-run` and `status` plan with --backend, as the run itself does', async () => {
+    const ws = await workspace({ 'pipeline.yaml': yaml('') });
+    const fingerprints = async (args: string[]): Promise<unknown> => {
+      // VPT_BACKEND says tfjs-node; the option must win over it, as in `run`.
+      const r = await runCli([...args, 'pipeline.yaml', '--json'], ws, { VPT_BACKEND: 'tensorflow' });
+      expect(r.stderr).toBe('');
+      const parsed = JSON.parse(r.stdout) as Array<{ id: string; fingerprint?: string }>;
+      return parsed.find((d) => d.id === 'fit')?.fingerprint;
+    };
+    const wasm = (await planned(yaml(''), 'wasm')).fingerprint;
+    const node = (await planned(yaml(''), 'tensorflow')).fingerprint;
+    expect(await fingerprints(['run', '--dry-run', '--backend', 'wasm'])).toBe(wasm);
+    expect(await fingerprints(['status', '--backend', 'wasm'])).toBe(wasm);
+    expect(await fingerprints(['status'])).toBe(node);
   });
 });

@@ -45,9 +45,15 @@ export function buildProgram(): Command {
       .option('--json', 'print events as JSON lines')
       .option('--wait', 'if another run holds this workspace, wait for it instead of refusing')
       .option('--cpus <n>', 'CPU slots for resource scheduling (default: number of CPUs)')
-      .option('--gpus <n>', 'GPU slots (default: env VPT_GPUS or 0)')
+      .option('--gpus <n>', 'GPU slots (default: env VPT_GPUS or 0); with --estimate: GPUs (per node with --nodes), one training each')
       .option('--memory <MiB>', 'memory slots in MiB (default: total memory)')
-      .option('-v, --verbose', 'also list up-to-date stages'),
+      .option('-v, --verbose', 'also list up-to-date stages')
+      .option('--estimate', 'run nothing: estimate the compute the selected training stages take (data need not exist); with --gpus N / --nodes N the wall time on N trainings at once')
+      .option('--per-image-ms <ms>', 'with --estimate: measured time of one image of an FT training step of the pipeline\'s model')
+      .option('--per-step-ms <ms>', 'with --estimate: measured time of one FT training step (at --step-batch images, default the FT stages\' batch)')
+      .option('--step-batch <n>', 'with --per-step-ms: the batch size of the measured step')
+      .option('--calibrate', 'with --estimate: time a few training steps of the model here, on --backend, and use that speed')
+      .option('--nodes <n>', 'with --estimate: Slurm nodes (times --gpus per node, if given) running trainings at once'),
   ).action(async (args: string[], opts) => finish(await (await import('./commands/run.js')).runCommand(args, opts)));
 
   pipelineOptions(
@@ -56,7 +62,8 @@ export function buildProgram(): Command {
       .description('explain, for each stage that is not up to date, exactly why')
       .argument('[file-and-targets...]')
       .option('--json', 'machine-readable')
-      .option('-a, --all', 'list up-to-date stages too'),
+      .option('-a, --all', 'list up-to-date stages too')
+      .option('--backend <name>', 'judge as for a run with this TensorFlow.js backend (its defaults, e.g. workers, are in the cache keys; env VPT_BACKEND)'),
   ).action(async (args: string[], opts) => finish(await (await import('./commands/status.js')).statusCommand(args, opts)));
 
   pipelineOptions(
@@ -151,7 +158,14 @@ export async function main(argv: readonly string[]): Promise<number> {
 // by bin/pipeline, the launcher npm puts on the PATH.
 if (isMainModule()) {
   const code = await main(process.argv.slice(2));
-  // Exit explicitly: a renderer or a backend may leave handles open.
+  // Exit explicitly: a renderer or a backend may leave handles open. But first let a pipe take
+  // everything written: process.exit drops what a pipe has not read yet (`pipeline graph
+  // vtab-full.yaml | ...` stopped at 64 KiB).
+  await new Promise<void>((done) => {
+    // A reader that went away (`| head`) takes nothing more: exit then too.
+    process.stdout.once('error', () => done());
+    process.stdout.write('', () => done());
+  });
   process.exit(code);
 }
 

@@ -29,9 +29,19 @@ export interface RunOptions extends PipelineOptions {
   readonly gpus?: string;
   readonly memory?: string;
   readonly verbose?: boolean;
+  readonly estimate?: boolean;
+  readonly perImageMs?: string;
+  readonly perStepMs?: string;
+  readonly stepBatch?: string;
+  readonly calibrate?: boolean;
+  readonly nodes?: string;
 }
 
 export async function runCommand(positionals: string[], options: RunOptions): Promise<number> {
+  // The estimate's code (and, with --calibrate, TensorFlow.js) loads only when asked for.
+  if (options.estimate) return (await import('./estimate.js')).estimateCommand(positionals, options);
+  const stray = ESTIMATE_ONLY_FLAGS.find(([key]) => options[key] !== undefined);
+  if (stray) throw new CliExit(EXIT.invalid, `${stray[1]} goes with --estimate`);
   const { file, targets } = splitFileAndTargets(positionals, options.file);
   const { pipeline, kinds, store, lockPath } = await loadWorkspace(file, options);
   const c = palette(colorEnabled(process.stdout));
@@ -48,8 +58,10 @@ export async function runCommand(positionals: string[], options: RunOptions): Pr
   const planOptions = { targets, from: options.from ?? [], until: options.until ?? [], only: options.only ?? [], force: options.force === true };
 
   if (options.dryRun) {
-    const plan = await planPipeline({ pipeline, store, kinds }, planOptions);
-    const notReady = await checkPlanReady({ pipeline, store, kinds }, plan, planOptions);
+    // The backend a real run would use: backend-dependent defaults (workers) are in the cache keys.
+    const planContext = { pipeline, store, kinds, backend: options.backend };
+    const plan = await planPipeline(planContext, planOptions);
+    const notReady = await checkPlanReady(planContext, plan, planOptions);
     printDiagnostics(notReady);
     // A stage that cannot start is the answer (exit 1, as a real run would give), not the plan error it causes.
     if (!plan.ok) throw new CliExit(notReady.length > 0 ? EXIT.stageFailed : EXIT.invalid, notReady.length > 0 ? 'nothing would run' : describePlanError(plan.error));
@@ -150,6 +162,11 @@ function printFailures(failures: Extract<RunEvent, { type: 'stage-failed' }>[], 
   for (const line of skips.lines(true)) process.stderr.write(c.dim(`- ${line}\n`));
   process.stdout.write(`${summary.ran} ran, ${summary.restored} restored, ${summary.fresh} up to date, ${summary.failed} failed, ${summary.skipped} skipped\n`);
 }
+
+/** Options that mean something only with --estimate, as the user spells them. */
+const ESTIMATE_ONLY_FLAGS: ReadonlyArray<readonly [keyof RunOptions, string]> = [
+  ['perImageMs', '--per-image-ms'], ['perStepMs', '--per-step-ms'], ['stepBatch', '--step-batch'], ['calibrate', '--calibrate'], ['nodes', '--nodes'],
+];
 
 /** Jobs in flight under Slurm when --jobs is not given. */
 const SLURM_DEFAULT_JOBS = 64;

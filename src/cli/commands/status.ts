@@ -9,13 +9,14 @@ import { countActions, planAsJson, renderPlan } from '../plan-report.js';
 export interface StatusOptions extends PipelineOptions {
   readonly json?: boolean;
   readonly all?: boolean;
+  readonly backend?: string;
 }
 
 /** Explains every stale stage. Exit 0 always when the pipeline is valid (scripts read --json). */
 export async function statusCommand(positionals: string[], options: StatusOptions): Promise<number> {
   const { file, targets } = splitFileAndTargets(positionals, options.file);
   const { pipeline, kinds, store } = await loadWorkspace(file, options);
-  const plan = await planPipeline({ pipeline, store, kinds }, { targets });
+  const plan = await planPipeline({ pipeline, store, kinds, backend: options.backend }, { targets });
   await store.flushStatCache();
   for (const w of store.drainWarnings()) process.stderr.write(`warning: store: ${w.message} (${w.path})\n`);
   if (!plan.ok) throw new CliExit(EXIT.invalid, plan.error.message);
