@@ -323,7 +323,11 @@ describe.concurrent('--set of one method\'s learning rate', () => {
     const metrics = JSON.parse(await readFile(join(ws, 'artifacts/pipeline/fit/method=vpt-deep/metrics'), 'utf8')) as { baseLr: number; method: string };
     expect(metrics).toMatchObject({ method: 'vpt-deep', baseLr: 0.25 });
 
-    // Back to the file's value: the old results come from the store, nothing trains.
+    // Back to the file's value: status names the param going back, not "output modified".
+    const back = await runCli(['status'], ws, ENV);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(back.stdout).toMatch(new RegExp(`${VPT.replace(/[[\]]/g, '\\$&')}\\s+restore\\s+param lr\\.vpt-deep 0\\.25 -> 0\\.5`));
+    // The old results come from the store, nothing trains.
     const restore = await runCli(['run', '--json'], ws, ENV);
     expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0);
     const rev = events(restore.stdout);

@@ -168,9 +168,23 @@ export async function evaluateStage(
     for (const [name, output] of Object.entries(record.outputs)) {
       if (!(await ctx.store.hasObject(output.ref))) return { action: 'run', fingerprint, doc, reasons: [...outputReasons, { type: 'cache-missing', name }] };
     }
-    return { action: 'restore', fingerprint, doc, record, reasons: outputReasons };
+    return { action: 'restore', fingerprint, doc, record, reasons: (await explainReturn(ctx, stage, fingerprint, doc)) ?? outputReasons };
   }
   return { action: 'run', fingerprint, doc, reasons: await explainMiss(ctx, stage, doc) };
+}
+
+/**
+ * Why a stage goes back to a result cached earlier: when the workspace holds another run's outputs
+ * (e.g. the run of a `--set` now undone), what differs from that run, not "output modified".
+ * Undefined when the workspace's outputs are this fingerprint's own.
+ */
+async function explainReturn(ctx: PlanContext, stage: Stage, fingerprint: string, doc: FingerprintDoc): Promise<Reason[] | undefined> {
+  const latest = await ctx.store.getLatest(stage.id);
+  if (latest === undefined || latest === fingerprint) return undefined;
+  const previous = await ctx.store.readRunRecord(latest);
+  if (!previous) return undefined;
+  const reasons = explainChange(previous.fingerprintInputs as FingerprintDoc, doc);
+  return reasons.length > 0 ? reasons : undefined;
 }
 
 async function checkOutputs(ctx: PlanContext, stage: Stage, record: RunRecord): Promise<Reason[]> {
