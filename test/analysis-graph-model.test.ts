@@ -7,6 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphModelFeatures, loadGraphModelFile } from '../src/ml/analysis/index.js';
 import { createRng } from '../src/util/rng.js';
+import { writeTinyGraphModel } from './helpers/graph-model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'graph-model-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,39 +16,8 @@ const rng = createRng(1);
 // Filter of a 1x1 convolution 3 -> 5 channels.
 const filter = Float32Array.from({ length: 15 }, () => rng.normal());
 
-/**
- * A tiny Inception-shaped graph in the converter's format: image [B,4,4,3] -> 1x1 Conv2D -> Relu ->
- * spatial Mean (the "pool" feature) -> features [B, 5]. Weights in one binary shard.
- */
-function writeTinyGraphModel(): string {
-  const dims = (...s: number[]) => ({ dim: s.map((n) => ({ size: String(n) })) });
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  const modelJson = {
-    format: 'graph-model',
-    generatedBy: 'vpt-pipeline test',
-    convertedBy: 'hand-written',
-    modelTopology: {
-      node: [
-        { name: 'images', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dims(-1, 4, 4, 3) } } },
-        { name: 'filter', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims(1, 1, 3, 5) } } } },
-        { name: 'axes', op: 'Const', attr: { dtype: { type: 'DT_INT32' }, value: { tensor: { dtype: 'DT_INT32', tensorShape: dims(2) } } } },
-        {
-          name: 'conv', op: 'Conv2D', input: ['images', 'filter'],
-          attr: { T: { type: 'DT_FLOAT' }, strides: { list: { i: ['1', '1', '1', '1'] } }, padding: { s: b64('VALID') }, data_format: { s: b64('NHWC') }, dilations: { list: { i: ['1', '1', '1', '1'] } } },
-        },
-        { name: 'relu', op: 'Relu', input: ['conv'], attr: { T: { type: 'DT_FLOAT' } } },
-        { name: 'pool', op: 'Mean', input: ['relu', 'axes'], attr: { T: { type: 'DT_FLOAT' }, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } } },
-      ],
-      library: {},
-      versions: { producer: 1 },
-    },
-    weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'filter', shape: [1, 1, 3, 5], dtype: 'float32' }, { name: 'axes', shape: [2], dtype: 'int32' }] }],
-  };
-  const weights = Buffer.concat([Buffer.from(filter.buffer), Buffer.from(Int32Array.of(1, 2).buffer)]);
-  writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
-  writeFileSync(join(dir, 'group1-shard1of1.bin'), weights);
-  return join(dir, 'model.json');
-}
+// A tiny Inception-shaped graph: image [B,4,4,3] -> 1x1 Conv2D -> Relu -> spatial Mean -> [B, 5].
+const writeModel = (): string => writeTinyGraphModel(join(dir, 'model.json'), { size: 4, width: 5, filter });
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -55,7 +25,7 @@ beforeAll(async () => {
 
 describe('graph model (Inception-v3 route) loading from disk', () => {
   it('loads model.json + weights.bin and computes the pooled features', async () => {
-    const path = writeTinyGraphModel();
+    const path = writeModel();
     const loaded = await loadGraphModelFile(path);
     expect(loaded.ok).toBe(true);
     if (!loaded.ok) return;

@@ -15,6 +15,7 @@ import { readSafetensors } from '../src/io/safetensors.js';
 import { readPngHeader } from '../src/ml/analysis/index.js';
 import { svgSize } from '../src/stages/report/index.js';
 import { createViT, saveModel, type ViTConfig } from '../src/ml/index.js';
+import { writeTinyGraphModel } from './helpers/graph-model.js';
 import { createRng } from '../src/util/rng.js';
 
 const ws = mkdtempSync(join(tmpdir(), 'analysis-kinds-'));
@@ -178,25 +179,9 @@ describe('analysis.fid -> analysis.quadrants (backbone features)', () => {
   });
 
   it('takes Inception-route features from a graph model on disk', async () => {
-    // A tiny converter-format graph: image [B,8,8,3] -> 1x1 Conv2D (3 -> 4) -> Relu -> spatial Mean.
-    const dims = (...s: number[]) => ({ dim: s.map((n) => ({ size: String(n) })) });
-    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    // A tiny converter-format graph: image [B,SIZE,SIZE,3] -> 1x1 Conv2D (3 -> 4) -> Relu -> spatial Mean.
     const rng = createRng(8);
-    const filter = Float32Array.from({ length: 12 }, () => rng.normal());
-    await mkdir(join(ws, 'inception'), { recursive: true });
-    await writeFile(join(ws, 'inception', 'model.json'), JSON.stringify({
-      format: 'graph-model', generatedBy: 'test', convertedBy: 'test',
-      modelTopology: { node: [
-        { name: 'images', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dims(-1, SIZE, SIZE, 3) } } },
-        { name: 'filter', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims(1, 1, 3, 4) } } } },
-        { name: 'axes', op: 'Const', attr: { dtype: { type: 'DT_INT32' }, value: { tensor: { dtype: 'DT_INT32', tensorShape: dims(2) } } } },
-        { name: 'conv', op: 'Conv2D', input: ['images', 'filter'], attr: { T: { type: 'DT_FLOAT' }, strides: { list: { i: ['1', '1', '1', '1'] } }, padding: { s: b64('VALID') }, data_format: { s: b64('NHWC') }, dilations: { list: { i: ['1', '1', '1', '1'] } } } },
-        { name: 'relu', op: 'Relu', input: ['conv'], attr: { T: { type: 'DT_FLOAT' } } },
-        { name: 'pool', op: 'Mean', input: ['relu', 'axes'], attr: { T: { type: 'DT_FLOAT' }, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } } },
-      ], library: {}, versions: { producer: 1 } },
-      weightsManifest: [{ paths: ['weights.bin'], weights: [{ name: 'filter', shape: [1, 1, 3, 4], dtype: 'float32' }, { name: 'axes', shape: [2], dtype: 'int32' }] }],
-    }));
-    await writeFile(join(ws, 'inception', 'weights.bin'), Buffer.concat([Buffer.from(filter.buffer), Buffer.from(Int32Array.of(1, 2).buffer)]));
+    writeTinyGraphModel(join(ws, 'inception', 'model.json'), { size: SIZE, width: 4, filter: Float32Array.from({ length: 12 }, () => rng.normal()), shard: 'weights.bin' });
     const out = join(ws, 'out-fid-inception');
     await fidKind.run(fakeCtx({ reference: 'tasks/pretrain', tasks: ['tasks/near-task', 'tasks/far-task'], features: { source: 'inception' as const, model: 'inception/model.json', inputSize: [SIZE, SIZE] as const, inputRange: [0, 1] as const, outputNode: 'pool', width: 4 }, maxImages: 30 }, { fid: out }));
     const summary = JSON.parse(readFileSync(join(out, 'fid.json'), 'utf8')) as FidSummary;
@@ -222,6 +207,7 @@ describe('analysis.fid -> analysis.quadrants (backbone features)', () => {
     expect((await fidKind.check?.({ ...params, features: { ...features, model: 'half/model.json' } }, env))?.map((p) => p.message)).toEqual([expect.stringContaining('weight file(s) missing next to model.json: weights.bin')]);
 
     // A recorded output signature is checked before a run as well.
+    const dims = (...s: number[]) => ({ dim: s.map((n) => ({ size: String(n) })) });
     await mkdir(join(ws, 'signed'), { recursive: true });
     const signed = { ...JSON.parse(readFileSync(join(ws, 'inception', 'model.json'), 'utf8')), signature: { inputs: { images: { tensorShape: dims(-1, SIZE, SIZE, 3) } }, outputs: { pool: { tensorShape: dims(-1, 4) } } } };
     await writeFile(join(ws, 'signed', 'model.json'), JSON.stringify(signed));

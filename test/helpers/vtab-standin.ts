@@ -24,6 +24,7 @@ import { resolveModelConfig, type ModelParam } from '../../src/stages/train/comm
 import { findVtabTask } from '../../src/stages/data/tasks.js';
 import { yaml } from '../../src/util/yaml.js';
 import { createRng, type Rng } from '../../src/util/rng.js';
+import { writeTinyGraphModel } from './graph-model.js';
 
 export interface StandinOptions {
   /** Side of every image (tasks and reference) and the model's imageSize. */
@@ -174,32 +175,7 @@ export function vitNpzArrays(model: ModelParam, rng: Rng): Map<string, NpyArray>
 
 /** A converter-format graph model with input `images` [-1, size, size, 3] and output `pool` [-1, width]. */
 export async function writeGraphModel(modelJson: string, size: number, width: number, rng: Rng): Promise<void> {
-  const dims = (...s: number[]) => ({ dim: s.map((n) => ({ size: String(n) })) });
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  const filter = Float32Array.from({ length: 3 * width }, () => rng.normal());
-  const json = {
-    format: 'graph-model', generatedBy: 'vpt-pipeline test stand-in', convertedBy: 'hand-written',
-    modelTopology: {
-      node: [
-        { name: 'images', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dims(-1, size, size, 3) } } },
-        { name: 'filter', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims(1, 1, 3, width) } } } },
-        { name: 'axes', op: 'Const', attr: { dtype: { type: 'DT_INT32' }, value: { tensor: { dtype: 'DT_INT32', tensorShape: dims(2) } } } },
-        {
-          name: 'conv', op: 'Conv2D', input: ['images', 'filter'],
-          attr: { T: { type: 'DT_FLOAT' }, strides: { list: { i: ['1', '1', '1', '1'] } }, padding: { s: b64('VALID') }, data_format: { s: b64('NHWC') }, dilations: { list: { i: ['1', '1', '1', '1'] } } },
-        },
-        { name: 'relu', op: 'Relu', input: ['conv'], attr: { T: { type: 'DT_FLOAT' } } },
-        { name: 'pool', op: 'Mean', input: ['relu', 'axes'], attr: { T: { type: 'DT_FLOAT' }, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } } },
-      ],
-      library: {},
-      versions: { producer: 1 },
-    },
-    weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'filter', shape: [1, 1, 3, width], dtype: 'float32' }, { name: 'axes', shape: [2], dtype: 'int32' }] }],
-  };
-  const dir = join(modelJson, '..');
-  await mkdir(dir, { recursive: true });
-  await writeFile(modelJson, JSON.stringify(json));
-  await writeFile(join(dir, 'group1-shard1of1.bin'), Buffer.concat([Buffer.from(filter.buffer), Buffer.from(Int32Array.of(1, 2).buffer)]));
+  writeTinyGraphModel(modelJson, { size, width, filter: Float32Array.from({ length: 3 * width }, () => rng.normal()) });
 }
 
 /** `<root>/n0000000k/ILSVRC2012_val_*.png`: the FID reference in data.imagefolder's layout. */
