@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { writeSplit, type TaskMeta } from '../src/io/shards.js';
 import { createRng } from '../src/util/rng.js';
 import { builtinKinds, type StageContext, type StageKind, type ProgressUpdate } from '../src/stages/index.js';
-import { aggregateRuns, pickBest, rowsToCsv, trainAggregate, trainPretrain, trainSelect, trainVit } from '../src/stages/train/index.js';
-import { loadModelFile, loadTrainedModel, selectBackend } from '../src/ml/index.js';
+import { aggregateRuns, pickBest, rowsToCsv, trainAggregate, trainImport, trainPretrain, trainSelect, trainVit } from '../src/stages/train/index.js';
+import { loadModelFile, loadTrainedModel, loadViTNpz, selectBackend } from '../src/ml/index.js';
 import { quadrantImages } from './ml-helpers.js';
+import { parseSkippedRun } from '../src/artifacts/index.js';
 
 let ws: string;
 const MODEL = { imageSize: 8, channels: 1, patchSize: 4, width: 16, depth: 2, heads: 2, mlpRatio: 2, dropout: 0 };
@@ -35,7 +36,7 @@ function ctxFor<P>(kind: StageKind<P>, id: string, params: P, extra: { backend?:
   const outputs = Object.fromEntries(kind.outputs(params).map((o) => [o, join(outDir, o === 'table' ? `${o}.csv` : o === 'model' ? 'model.safetensors' : `${o}.json`)]));
   const seed = (params as { seed?: number }).seed ?? 0;
   const ctx: StageContext<P> = {
-    stageId: id, params, workspace: ws, resolve: (p) => join(ws, p), outputs, checkpointDir: join(ws, 'ck', id), seed, rng: createRng(seed),
+    stageId: id, params, workspace: ws, resolve: (p) => (isAbsolute(p) ? p : join(ws, p)), outputs, checkpointDir: join(ws, 'ck', id), seed, rng: createRng(seed),
     log: (l) => logs.push(l), progress: (u) => progress.push(u), signal: extra.signal ?? new AbortController().signal, backend: extra.backend ?? 'cpu',
   };
   return { ctx, logs, progress };
@@ -45,7 +46,7 @@ beforeAll(async () => {
   ws = await mkdtemp(join(tmpdir(), 'train-stages-'));
   await makeTask('quad', { train800: 32, val200: 16, test: 16, train800val200: 48 }, 1);
   await makeTask('source', { train: 64, val: 16 }, 50);
-  for (const id of ['a', 'b', 'c', 'ft', 'pre', 'post', 'bad']) await mkdir(join(ws, 'out', id), { recursive: true });
+  for (const id of ['a', 'b', 'c', 'ft', 'pre', 'post', 'bad', 'imp', 'imp-bad', 'from-imp']) await mkdir(join(ws, 'out', id), { recursive: true });
   expect((await selectBackend('cpu')).ok).toBe(true);
 });
 afterAll(async () => {
@@ -53,9 +54,9 @@ afterAll(async () => {
 });
 
 describe('registry', () => {
-  it('registers the four training kinds', () => {
+  it('registers the five training kinds', () => {
     const names = builtinKinds().names();
-    for (const n of ['train.vit', 'train.select', 'train.aggregate', 'train.pretrain']) expect(names).toContain(n);
+    for (const n of ['train.vit', 'train.select', 'train.aggregate', 'train.pretrain', 'train.import']) expect(names).toContain(n);
     expect(trainVit.outputs({ data: 'x', method: 'vpt-deep' })).toEqual(['model', 'metrics', 'predictions']);
   });
 });
@@ -134,6 +135,59 @@ describe('train.pretrain -> train.vit (init from its checkpoint) -> select -> ag
     const other = ctxFor(trainVit, 'bad', { ...params, workers: 2 });
     await trainVit.run(other.ctx);
     expect(other.logs.some((l) => l.includes('checkpoint belongs to other settings'))).toBe(true);
+  });
+});
+
+describe('train.import -> train.vit', () => {
+  const NPZ = join(import.meta.dirname, 'fixtures', 'ml-tiny-vit.npz');
+  const NPZ_MODEL = { imageSize: 8, channels: 1, patchSize: 4, width: 16, depth: 2, heads: 2, mlpRatio: 2, dropout: 0 };
+
+  it('writes the checkpoint\'s backbone as a model file that train.vit starts from, values unchanged', async () => {
+    const imp = ctxFor(trainImport, 'imp', { checkpoint: NPZ, model: NPZ_MODEL });
+    const r = await trainImport.run(imp.ctx);
+    const file = await loadModelFile(imp.ctx.outputs['model'] as string);
+    if (!file.ok) throw new Error(file.error.message);
+    expect(file.value.metadata['role']).toBe('backbone');
+    expect([...file.value.values.keys()].some((k) => k.startsWith('head/'))).toBe(false);
+    const reference = await loadViTNpz(NPZ, { ...file.value.config, numClasses: 3 }, 0);
+    if (!reference.ok) throw new Error(reference.error.message);
+    const name = 'Transformer/encoderblock_1/MultiHeadDotProductAttention_1/query/kernel';
+    expect(Array.from(file.value.values.get(name) ?? [])).toEqual(Array.from(reference.value.p(name).dataSync()));
+    expect(r.metrics?.['arrays']).toBe(file.value.values.size);
+    reference.value.dispose();
+
+    // A frozen-backbone method keeps every imported value.
+    const run = ctxFor(trainVit, 'from-imp', { data: 'tasks/quad', method: 'linear' as const, epochs: 1, warmup: 0, batch: 16, baseLr: 1, seed: 1, init: 'out/imp/model.safetensors', workers: 1 });
+    await trainVit.run(run.ctx);
+    const trained = await loadModelFile(run.ctx.outputs['model'] as string);
+    if (!trained.ok) throw new Error(trained.error.message);
+    expect(Array.from(trained.value.values.get(name) ?? [])).toEqual(Array.from(file.value.values.get(name) ?? []));
+  }, 30_000);
+
+  it('a checkpoint that does not fit the model config, or is missing, is an error naming why', async () => {
+    const wide = ctxFor(trainImport, 'imp-bad', { checkpoint: NPZ, model: { ...NPZ_MODEL, width: 32 } });
+    await expect(trainImport.run(wide.ctx)).rejects.toThrow(/shape|expected/);
+    const missing = ctxFor(trainImport, 'imp-bad', { checkpoint: 'nowhere/ViT-B_16.npz', model: NPZ_MODEL });
+    await expect(trainImport.run(missing.ctx)).rejects.toThrow(/ENOENT|no such file/);
+  });
+});
+
+describe('train.vit ifSplitMissing', () => {
+  it('skip: a split the data stage could not fill gives skipped-run documents with its note; fail (default) is an error', async () => {
+    const dir = await makeTask('small', { train800: 16, val200: 8, test: 8, train800val200: 24 }, 7);
+    const metaPath = join(ws, dir, 'task.json');
+    const meta = JSON.parse(await readFile(metaPath, 'utf8'));
+    await writeFile(metaPath, JSON.stringify({ ...meta, notes: ['data-size 4000 skipped: needs 5000 train+val images (4000:1000), the pool has 24'] }));
+    const params = { data: dir, method: 'ft' as const, trainSplit: 'size4000-trainval', evalSplits: ['test'], epochs: 1, batch: 8, seed: 42, model: MODEL, workers: 1 };
+    const skip = ctxFor(trainVit, 'c', { ...params, ifSplitMissing: 'skip' as const });
+    const r = await trainVit.run(skip.ctx);
+    expect(r.metrics).toEqual({ skipped: 1 });
+    for (const path of Object.values(skip.ctx.outputs)) {
+      const doc = parseSkippedRun(await readFile(path, 'utf8'), path);
+      expect(doc.ok && doc.value?.reason).toMatch(/^data-size 4000 skipped: needs 5000/);
+    }
+    const fail = ctxFor(trainVit, 'c', params);
+    await expect(trainVit.run(fail.ctx)).rejects.toThrow(/size4000-trainval/);
   });
 });
 
