@@ -6,6 +6,7 @@
  * src/io/shards.ts (re-exported here).
  */
 export { RUN_METRICS_FORMAT, writeRunMetrics, parseRunMetrics, readRunMetrics, type RunMetrics, type EpochMetrics, type SplitEval, type RunCompute } from './run-metrics.js';
+export { SKIPPED_RUN_FORMAT, writeSkippedRun, parseSkippedRun, type SkippedRun } from './skipped-run.js';
 export { readLockStages, parseLockStages, type LockedStage } from './lock.js';
 export { artifactError, formatArtifactError, type ArtifactError } from './errors.js';
 export { readTaskMeta, writeSplit, loadSplit, type TaskMeta } from '../io/shards.js';

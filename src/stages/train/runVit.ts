@@ -8,7 +8,9 @@ import {
 } from '../../ml/index.js';
 import { int, num, resolveModelConfig, StageParamError, type ModelParam } from './common.js';
 import type { TrainVitParams } from './vit.js';
-import { formatArtifactError, PREDICTIONS_FORMAT, readGridSelection, RUN_METRICS_FORMAT, writePredictions, writeRunMetrics } from '../../artifacts/index.js';
+import {
+  formatArtifactError, PREDICTIONS_FORMAT, readGridSelection, RUN_METRICS_FORMAT, SKIPPED_RUN_FORMAT, writePredictions, writeRunMetrics, writeSkippedRun,
+} from '../../artifacts/index.js';
 
 const DEFAULTS = { epochs: 100, warmupPrompt: 10, warmupFt: 5, batchPrompt: 64, batchFt: 128, promptLength: 10 } as const;
 
@@ -113,6 +115,7 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
   const taskDir = ctx.resolve(p.data);
   const meta = await readTaskMeta(taskDir);
   if (!meta.ok) throw new StageParamError(meta.error.message);
+  if (p.ifSplitMissing === 'skip' && meta.value.splits[spec.trainSplit] === undefined) return skipRun(ctx, meta.value, method, seed, spec.trainSplit);
   const trainData = await split(taskDir, spec.trainSplit);
   const evalData = [];
   for (const name of spec.evalSplits) evalData.push({ name, data: asDataset(await split(taskDir, name)) });
@@ -182,6 +185,17 @@ export async function runTraining(ctx: StageContext<TrainVitParams>, spec: RunSp
   model.dispose();
   if (result.value.resumedFrom > 0) notes.push(`resumed from the checkpoint after epoch ${result.value.resumedFrom}`);
   return { metrics: final, environment: env, notes };
+}
+
+/** Every output says the run was skipped and why (the data stage's note for the split, when it left one). */
+async function skipRun(ctx: StageContext<TrainVitParams>, meta: TaskMeta, method: Method, seed: number, trainSplit: string): Promise<StageRunResult> {
+  const size = /^size(\d+)-/.exec(trainSplit)?.[1];
+  const note = meta.notes?.find((n) => (size !== undefined ? n.startsWith(`data-size ${size} `) : n.includes(trainSplit)));
+  const reason = note ?? `split ${trainSplit} is not in ${meta.name}'s task.json`;
+  const doc = { format: SKIPPED_RUN_FORMAT, task: meta.name, method, seed, trainSplit, reason } as const;
+  for (const path of Object.values(ctx.outputs)) await writeSkippedRun(path, doc);
+  ctx.log(`skipped: ${reason}`);
+  return { metrics: { skipped: 1 }, notes: [`skipped: ${reason}`] };
 }
 
 /** Mean training throughput over the epochs of the run, for the run record (a resumed run includes the epochs of the process before). */

@@ -38,6 +38,11 @@ export interface TrainVitParams {
   readonly init?: string;
   /** JSON written by train.select; its baseLr/weightDecay override the ones here. */
   readonly hparams?: string;
+  /**
+   * What to do when the task has no `trainSplit` (a data-size variant the data stage skipped for lack
+   * of images): `fail` (default), or `skip`: write skipped-run documents as the outputs, with the reason.
+   */
+  readonly ifSplitMissing?: 'fail' | 'skip';
   /** FT phase of ft-then-pt. */
   readonly ft?: { readonly epochs?: number; readonly warmup?: number; readonly baseLr?: number; readonly weightDecay?: number };
 }
@@ -72,6 +77,7 @@ export const trainVit = defineKind<TrainVitParams>({
       model: modelParamSchema,
       init: { type: 'string' },
       hparams: { type: 'string' },
+      ifSplitMissing: { enum: ['fail', 'skip'] },
       ft: {
         type: 'object', additionalProperties: false,
         properties: { epochs: { type: 'integer', minimum: 0 }, warmup: { type: 'integer', minimum: 0 }, baseLr: { type: 'number', exclusiveMinimum: 0 }, weightDecay: { type: 'number', minimum: 0 } },
