@@ -6,6 +6,9 @@ import { loadSplit, readTaskMeta, type SplitData, type TaskMeta } from '../src/i
 import { builtinKinds } from '../src/stages/index.js';
 import { FASHION_MNIST_DIR, INSTALL_HINT, MINI_TASKS, miniVtabKind, type MiniVtabParams } from '../src/stages/data/index.js';
 import { fakeContext, hashTree, tempDir } from './fixtures/data/make.js';
+import { generate } from '../src/stages/data/mini/suite.js';
+import { planVariants } from '../src/stages/data/splits.js';
+import { createRng, type Rng } from '../src/util/rng.js';
 
 const SIZE = 32;
 const TEST = 60;
@@ -193,4 +196,45 @@ describe('data.mini-vtab', () => {
     await expect(miniVtabKind.run(fakeContext({ ...PARAMS, tasks: ['cifar'] }, { tasks: '/nonexistent' }, '/tmp', 3))).rejects.toThrow(/"cifar" is not a mini-VTAB task/);
     await expect(miniVtabKind.run(fakeContext({ ...PARAMS, sizes: [10] }, { tasks: '/nonexistent' }, '/tmp', 3))).rejects.toThrow(/multiple of 4/);
   });
+});
+
+describe('data-size pool', () => {
+  // A task whose space holds 6 distinct images (2 classes x 3 looks).
+  const tiny = { name: 'tiny', classNames: ['a', 'b'], render: (label: number, ctx: { rng: Rng }) => Uint8Array.of(label, ctx.rng.int(3)) };
+  const base = { size: 1, side: 'train' as const, bank: undefined as never };
+
+  it('upTo: draws what the task can hold and stops, the same on every run; without it exhaustion is an error', () => {
+    const a = generate(tiny, 20, base, createRng(1), new Set(), { upTo: true });
+    const b = generate(tiny, 20, base, createRng(1), new Set(), { upTo: true });
+    expect(a.images.length).toBeLessThanOrEqual(6);
+    expect(a.labels).toHaveLength(a.images.length);
+    expect(a.images.every((img, i) => img[0] === a.labels[i])).toBe(true);
+    expect(b).toEqual(a);
+    expect(() => generate(tiny, 20, base, createRng(1), new Set())).toThrow(/cannot draw a new distinct image/);
+  });
+
+  it('a size the pool cannot fill is skipped with a note; the sizes that fit exist', () => {
+    const plan = planVariants(new Array(20).fill(0).map((_, i) => i % 2), 2, { sizes: [8, 24], seed: 0 });
+    expect([...plan.splits.keys()]).toEqual(['size8-train', 'size8-val', 'size8-trainval']);
+    expect(plan.notes).toEqual(['data-size 24 skipped: needs 30 train+val images (24:6), the pool has 20']);
+    expect(plan.variants.sizes?.map((v) => v.size)).toEqual([8]);
+  });
+
+  it('adding sizes leaves the VTAB-1k and test splits byte for byte as they were', async () => {
+    const sized = await tempDir('mini-sizes');
+    try {
+      await miniVtabKind.run(fakeContext({ ...PARAMS, tasks: ['textures'], sizes: [1200] }, { tasks: sized }, sized, 3));
+      // The shards' headers repeat task.json (which now lists the variants): compare what they hold.
+      for (const split of ['train800', 'val200', 'train800val200', 'test']) {
+        const a = await loadSplit(join(sized, 'textures'), split);
+        const b = await loadSplit(join(out, 'textures'), split);
+        if (!a.ok || !b.ok) throw new Error(`split ${split} unreadable`);
+        expect(Buffer.from(a.value.images.buffer).equals(Buffer.from(b.value.images.buffer))).toBe(true);
+        expect(Array.from(a.value.labels)).toEqual(Array.from(b.value.labels));
+      }
+      expect((await loadSplit(join(sized, 'textures'), 'size1200-train')).ok).toBe(true);
+    } finally {
+      await rm(sized, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -105,8 +105,13 @@ export async function buildMiniSuite(o: MiniBuildOptions): Promise<Result<{ task
     let pool: Generated;
     let test: Generated;
     try {
-      pool = generate(spec, poolSize > 1000 ? [800, 200, poolSize - 1000] : [800, 200], { size, side: 'train', bank }, rng, taskSeen);
+      pool = generate(spec, [800, 200], { size, side: 'train', bank }, rng, taskSeen);
       test = generate(spec, o.testSize, { size, side: 'test', bank }, rng, taskSeen);
+      if (poolSize > 1000) {
+        // Drawn after the test split, so the VTAB-1k splits and the test split are the same with or without sizes.
+        const extra = generate(spec, poolSize - 1000, { size, side: 'train', bank }, rng, taskSeen, { upTo: true });
+        pool = { images: [...pool.images, ...extra.images], labels: [...pool.labels, ...extra.labels] };
+      }
     } catch (e) {
       return err(dataError('bad-params', (e as Error).message));
     }

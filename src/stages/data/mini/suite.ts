@@ -230,7 +230,7 @@ export interface Generated {
  * train800 and val200 are), each unseen in `seen` (the task's images so far). A repeat is redrawn; a
  * class that keeps repeating (its space of images is exhausted) is an error, not a silent duplicate.
  */
-export function generate(spec: Pick<MiniTaskSpec, 'name' | 'classNames' | 'render'>, blocks: number | readonly number[], base: Omit<RenderContext, 'rng'>, rng: Rng, seen: Set<string>): Generated {
+export function generate(spec: Pick<MiniTaskSpec, 'name' | 'classNames' | 'render'>, blocks: number | readonly number[], base: Omit<RenderContext, 'rng'>, rng: Rng, seen: Set<string>, options: { readonly upTo?: boolean } = {}): Generated {
   const labels = (typeof blocks === 'number' ? [blocks] : blocks).flatMap((n) => balancedLabels(n, spec.classNames.length, rng));
   const images: Uint8Array[] = [];
   for (const label of labels) {
@@ -239,7 +239,11 @@ export function generate(spec: Pick<MiniTaskSpec, 'name' | 'classNames' | 'rende
       const img = spec.render(label, { ...base, rng });
       const key = createHash('sha1').update(img).digest('base64');
       if (!seen.has(key)) { seen.add(key); images.push(img); break; }
-      if (++attempt > 100) throw new Error(`${spec.name}: cannot draw a new distinct image of class ${spec.classNames[label]} (${seen.size} drawn)`);
+      if (++attempt > 100) {
+        // `upTo`: as many as the task's space of images holds (the data-size pool); the caller skips what does not fit.
+        if (options.upTo) return { images, labels: labels.slice(0, images.length) };
+        throw new Error(`${spec.name}: cannot draw a new distinct image of class ${spec.classNames[label]} (${seen.size} drawn)`);
+      }
     }
   }
   return { images, labels };
