@@ -672,3 +672,38 @@ describe('threads vs reserved CPUs', () => {
   });
 });
 
+
+describe('resources and timeout from the params', () => {
+  const file = (stageExtra: string, params = 'budget: { train: { cpu: 3, gpu: 1, memory: 2GiB }, long: 2h }'): Record<string, string> => ({
+    'pipeline.yaml': `name: p\nparams:\n  ${params}\n  tasks: [a, b]\nstages:\n  train:\n    matrix:\n      task: \${{ params.tasks }}\n    run: echo \${{ matrix.task }}\n${stageExtra}`,
+  });
+
+  it('one `${{ params.<path> }}` gives every cell its resources and timeout; --set changes them', async () => {
+    const p = await loadOk(file('    resources: ${{ params.budget.train }}\n    timeout: ${{ params.budget.long }}\n'));
+    for (const id of ['train[task=a]', 'train[task=b]']) {
+      expect(stage(p, id).resources).toEqual({ cpu: 3, gpu: 1, memoryMiB: 2048 });
+      expect(stage(p, id).timeoutSeconds).toBe(7200);
+    }
+    const q = await loadOk(file('    resources: ${{ params.budget.train }}\n'), { set: ['budget.train={ cpu: 1, memory: 512MiB }'] });
+    expect(stage(q, 'train[task=a]').resources).toEqual({ cpu: 1, gpu: 0, memoryMiB: 512 });
+  });
+
+  it('a misspelt param, a matrix value, a non-object and an unknown key are located errors', async () => {
+    const typo = await loadErr(file('    resources: ${{ params.budget.trian }}\n'));
+    expect(typo.map((d) => [d.reason, d.hint])).toContainEqual(['unknown-param', 'did you mean `params.budget.train`?']);
+    expect(typo.find((d) => d.reason === 'unknown-param')?.location?.start.line).toBe(10);
+    const matrix = await loadErr(file('    resources: ${{ params.budget[matrix.task] }}\n'));
+    expect(matrix.some((d) => d.reason === 'bad-value' && d.message.includes('may be one `${{ params.<path> }}` expression'))).toBe(true);
+    const scalar = await loadErr(file('    resources: ${{ params.budget.long }}\n'));
+    expect(scalar.some((d) => d.reason === 'bad-value' && d.message.includes('must give an object of cpu, gpu, memory, got "2h"'))).toBe(true);
+    const key = await loadErr(file('    resources: ${{ params.budget.train }}\n', 'budget: { train: { cpus: 3 } }'));
+    expect(key.some((d) => d.message.includes('unknown key `cpus`'))).toBe(true);
+    const text = await loadErr(file('    resources: lots\n'));
+    expect(text.some((d) => d.path === '/stages/train/resources' || d.message.includes('resources'))).toBe(true);
+  });
+
+  it('`defaults.resources` stays literal', async () => {
+    const d = await loadErr({ 'pipeline.yaml': 'name: p\nparams: { r: { cpu: 2 } }\ndefaults:\n  resources: ${{ params.r }}\nstages:\n  a:\n    run: echo a\n' });
+    expect(d.some((x) => x.reason === 'bad-value' && x.message.includes('`defaults.resources` must be an object'))).toBe(true);
+  });
+});

@@ -17,6 +17,7 @@ import { canonical, isPlainObject, lookup } from './params.js';
 import { inputPath, stageSlug, workspacePath } from './paths.js';
 import { kindValidator, reportKindErrors } from './schema.js';
 import { mergeSlurmSettings, readSlurmSettings } from './slurm.js';
+import { lookupParam, staticParamValue } from './static-params.js';
 import { parseDuration, parseMemory } from './units.js';
 import { childPointer, keyOrValue, valueAt, type LocatedDoc } from './yaml-source.js';
 
@@ -171,6 +172,16 @@ export function expandStages(sources: readonly TemplateSource[], ctx: ExpandCont
 
 const BASE_RESOURCES: Resources = { cpu: 1, gpu: 0, memoryMiB: 0 };
 
+/** What the schema checks for a literal `resources:` object, for one that came from the params. */
+function checkResourcesFromParams(r: unknown, source: string, at: () => SourceRange, diags: Diags): boolean {
+  const bad = (why: string): false => (diags.error('bad-value', `\`resources: ${source}\`: ${why}`, at()), false);
+  if (!isPlainObject(r)) return bad(`must give an object of cpu, gpu, memory, got ${JSON.stringify(r)}`);
+  for (const k of Object.keys(r)) if (!['cpu', 'gpu', 'memory'].includes(k)) return bad(`unknown key \`${k}\` (resources take cpu, gpu, memory)`);
+  if (r.cpu !== undefined && !(typeof r.cpu === 'number' && r.cpu > 0)) return bad(`cpu must be a number > 0, got ${JSON.stringify(r.cpu)}`);
+  if (r.gpu !== undefined && !(typeof r.gpu === 'number' && Number.isInteger(r.gpu) && r.gpu >= 0)) return bad(`gpu must be an integer >= 0, got ${JSON.stringify(r.gpu)}`);
+  return true;
+}
+
 function createTemplate(src: TemplateSource, index: number, ctx: ExpandContext): Template {
   const { diags } = ctx;
   const { raw, doc, ptr, id } = src;
@@ -203,19 +214,24 @@ function createTemplate(src: TemplateSource, index: number, ctx: ExpandContext):
 
   // Resources, retries, timeout: defaults < kind's own < stage.
   const res = { ...BASE_RESOURCES, ...ctx.defaults.resources, ...definedOnly(kind?.resources ?? {}) };
-  const r = raw.resources;
+  const resAt = (): SourceRange => valueAt(doc, `${ptr}/resources`);
+  const fromParams = typeof raw.resources === 'string';
+  const rv = staticParamValue(raw.resources, 'resources', ctx.params, resAt, diags);
+  const r = rv.ok ? rv.value : undefined;
+  if (fromParams && rv.ok && !checkResourcesFromParams(r, raw.resources as string, resAt, diags)) usable = false;
   if (isPlainObject(r)) {
     if (typeof r.cpu === 'number') res.cpu = r.cpu;
     if (typeof r.gpu === 'number') res.gpu = r.gpu;
     if (r.memory !== undefined) {
       const m = parseMemory(r.memory);
       if (m.ok) res.memoryMiB = m.value;
-      else if (!src.broken) diags.error('bad-value', m.error, valueAt(doc, `${ptr}/resources/memory`));
+      else if (!src.broken) diags.error('bad-value', m.error, fromParams ? resAt() : valueAt(doc, `${ptr}/resources/memory`));
     }
   }
   let timeoutSeconds = ctx.defaults.timeoutSeconds;
-  if (raw.timeout !== undefined) {
-    const d = parseDuration(raw.timeout);
+  const tv = staticParamValue(raw.timeout, 'timeout', ctx.params, () => valueAt(doc, `${ptr}/timeout`), diags);
+  if (tv.ok && tv.value !== undefined) {
+    const d = parseDuration(tv.value);
     if (d.ok) timeoutSeconds = d.value;
     else if (!src.broken) diags.error('bad-value', d.error, valueAt(doc, `${ptr}/timeout`));
   }
@@ -369,19 +385,6 @@ function expandTemplateMatrix(t: Template, ctx: ExpandContext): void {
 
 function mkCell(id: string, tpl: Template, values: Readonly<Record<string, MatrixScalar>>, keys: readonly string[]): Cell {
   return { id, tpl, values, keys, n: -1, targets: [], deps: [], outputs: undefined, state: 'pending', stage: undefined };
-}
-
-function lookupParam(params: unknown, path: readonly string[], where: () => SourceRange, diags: Diags): { ok: true; value: unknown } | { ok: false } {
-  const r = lookup(params, path);
-  if (r.found) return { ok: true, value: r.value };
-  const at = where();
-  const prefix = path.slice(0, r.missingAt);
-  const missing = path[r.missingAt] ?? '';
-  const s = didYouMean(missing, r.available);
-  diags.error('unknown-param', `unknown param \`params.${path.join('.')}\``, at, {
-    hint: s !== undefined ? `did you mean \`params.${[...prefix, s].join('.')}\`?` : r.available.length > 0 ? `\`params${prefix.length ? `.${prefix.join('.')}` : ''}\` has: ${r.available.slice(0, 12).join(', ')}` : undefined,
-  });
-  return { ok: false };
 }
 
 function compileTemplate(t: Template, ctx: ExpandContext, byId: ReadonlyMap<string, Template>): void {

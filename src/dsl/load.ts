@@ -174,6 +174,7 @@ export function loadPipelineSync(file: string, opts: LoadOptions): Result<Pipeli
       if (t.ok) defaults.timeoutSeconds = t.value;
       else diags.error('bad-value', t.error, valueAt(u.doc, '/defaults/timeout'));
     }
+    if (typeof d.resources === 'string') diags.error('bad-value', '`defaults.resources` must be an object of cpu, gpu, memory (a `${{ params.<path> }}` expression is for a stage\'s own `resources`)', valueAt(u.doc, '/defaults/resources'));
     if (isPlainObject(d.resources)) {
       const r = d.resources;
       if (typeof r.cpu === 'number') defaults.resources.cpu = r.cpu;
