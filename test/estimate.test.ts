@@ -177,10 +177,10 @@ describe('pipeline run --estimate', () => {
       splitSizes: Record<string, number>;
       reference: { model: string; batch: number };
     };
-    expect(j.total.trainings).toBe(1292);
-    expect(Object.fromEntries(j.groups.map((g) => [g.group, g.trainings]))).toEqual({ grid: 1064, final: 190, ablation: 38 });
-    // 19 tasks x (56 grid points x 800 + 10 final runs x 1,000) x 100 epochs + 38 ablations x 1,000 x 200.
-    expect(j.total.trainImages).toBe(19 * (56 * 800 + 10 * 1000) * 100 + 38 * 1000 * 200);
+    expect(j.total.trainings).toBe(1311);
+    expect(Object.fromEntries(j.groups.map((g) => [g.group, g.trainings]))).toEqual({ grid: 1064, final: 190, ablation: 57 });
+    // 19 tasks x (56 grid points x 800 + 10 final runs x 1,000) x 100 epochs + 57 ablations (Mixed, FT-then-PT, linear) x 1,000 x 200.
+    expect(j.total.trainImages).toBe(19 * (56 * 800 + 10 * 1000) * 100 + 57 * 1000 * 200);
     expect(j.reference).toMatchObject({ model: 'vit-b16', batch: 128 });
     expect(j.splitSizes['vtab-table']).toBeGreaterThan(0);
     expect(j.parallel.slots).toBe(8);
@@ -188,11 +188,31 @@ describe('pipeline run --estimate', () => {
 
     const text = await runCli(['run', 'pipelines/vtab-full.yaml', '--estimate', '--per-step-ms', '500', '--nodes', '4', '--gpus', '2'], ROOT);
     expect(text.exitCode, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/vtab-full: 1,292 training stages selected/);
+    expect(text.stdout).toMatch(/vtab-full: 1,311 training stages selected/);
     expect(text.stdout).toMatch(/^\s+grid\s+1,064\s/m);
     expect(text.stdout).toMatch(/on 4 nodes x 2 GPUs \(8 trainings at once/);
     expect(text.stdout).toMatch(/VTAB-1k test sets from the table/);
   });
+
+  it('prices the study files at paper scale too: ViT-B/16 from the imported checkpoint, one-shot and data-size splits by their names', async () => {
+    type Estimate = { total: { trainings: number; trainImages: number }; groups: { group: string; trainings: number; trainImages: number }[]; reference: { model: string } };
+    const est = async (file: string): Promise<Estimate> => {
+      const r = await runCli(['run', file, '--estimate', '--per-step-ms', '500', '--json'], ROOT);
+      expect(r.exitCode, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as Estimate;
+    };
+    const group = (e: Estimate, g: string) => e.groups.find((x) => x.group === g);
+    const ablations = await est('pipelines/ablations.yaml');
+    expect(ablations.reference.model).toBe('vit-b16');
+    expect(group(ablations, 'prompt-sweep')?.trainings).toBe(19 * 2 * 6);
+    const oneShot = await est('pipelines/one-shot.yaml');
+    // One image per class for train and one for val, 100 epochs, 2 methods x 5 seeds: 2 x 940 classes x 100 x 10.
+    expect(group(oneShot, 'one-shot')).toMatchObject({ trainings: 190, trainImages: 2 * 940 * 100 * 10 });
+    const sizes = await est('pipelines/data-scale.yaml');
+    // size<N>-trainval holds N + N/4 images: 19 tasks x 2 methods x 3 seeds x 100 epochs.
+    const perRun = [400, 800, 1000, 2000, 5000, 10000, 20000].reduce((a, n) => a + n * 1.25, 0);
+    expect(group(sizes, 'size-run')).toMatchObject({ trainings: 19 * 2 * 7 * 3, trainImages: 19 * 2 * 3 * 100 * perRun });
+  }, 120_000);
 
   it('estimates the work without a throughput, and says how to get hours', async () => {
     const ws = await workspace({ 'pipeline.yaml': pipelineYaml() });

@@ -34,5 +34,18 @@ describe('analysis/report kind params schemas', () => {
     expect(v('report.study', { runs: ['a/metrics.json', { metrics: 'b.json', task: 'dtd', method: 'ft', seed: 42, stage: 'train[x]' }], lock: 'pipeline.lock', suite: 'vtab-full' })).toBe(true);
     expect(v('report.study', { runs: [] })).toBe(false);
     expect(v('report.study', { runs: ['a'], colour: 'red' })).toBe(false);
+    // The follow-up studies: a prompt-length sweep (same shape as runs) and one-shot reference numbers (%, or null = not supplied).
+    for (const kind of ['report.study', 'report.plots']) {
+      expect(v(kind, { runs: ['a'], promptSweep: ['s/1.json', ['s/2.json', { metrics: 's/3.json', stage: 'sweep[len=50]' }]] })).toBe(true);
+      expect(v(kind, { runs: ['a'], promptSweep: [] })).toBe(true);
+      expect(v(kind, { runs: ['a'], promptSweep: [3] })).toBe(false);
+      expect(v(kind, { runs: ['a'], reference: null })).toBe(true);
+      expect(v(kind, { runs: ['a'], reference: { title: 'Han et al. one-shot', source: 'Tables 3-4', rows: { cifar100: { ft: 30.5, vpt: 40 }, svhn: { vpt: 12 } } } })).toBe(true);
+      expect(v(kind, { runs: ['a'], reference: { rows: { cifar100: { ft: 30 } } } })).toBe(false);
+      expect(v(kind, { runs: ['a'], reference: { title: 't', rows: { cifar100: { ft: 130 } } } })).toBe(false);
+      expect(v(kind, { runs: ['a'], reference: { title: 't', rows: { cifar100: { top1: 30 } } } })).toBe(false);
+      expect(v(kind, { runs: ['a'], reference: { title: 't', rows: { cifar100: {} } } })).toBe(false);
+      expect(v(kind, { runs: ['a'], reference: 'paper' })).toBe(false);
+    }
   });
 });

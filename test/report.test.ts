@@ -4,15 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  PAPER_GROUP_MEANS, PAPER_VTAB1K, ablationBarsSpec, accuracyVsSizeSpec, buildStudy, canonicalMethod, fidGapSpec, lossCurvesSpec,
-  paperRow, quadrantSpec, renderFigure, studyReportKind, plotsKind, svgSize, toHtml, toMarkdown,
+  NO_PAPER_FOR_ONE_SHOT, NO_REFERENCE, PAPER_GROUP_MEANS, PAPER_VTAB1K, ablationBarsSpec, accuracyVsSizeSpec, buildStudy, canonicalMethod, cellStats,
+  crossoverOf, crossovers, fidGapSpec, lossCurvesSpec, matchReference, paperRow, promptLengthSpec, promptSweep, quadrantSpec, renderFigure,
+  studyReportKind, plotsKind, svgSize, toHtml, toMarkdown, type CrossoverPoint,
 } from '../src/stages/report/index.js';
-import { placeQuadrants, type RunRecord } from '../src/stages/analysis/index.js';
+import { parseMetrics, placeQuadrants, sizeFromSplit, type RunRecord } from '../src/stages/analysis/index.js';
 import { readPngHeader } from '../src/ml/analysis/index.js';
 import type { StageContext } from '../src/stages/kind.js';
 import { createRng } from '../src/util/rng.js';
 import { renderLockFile } from '../src/store/index.js';
-import { ATTRIBUTION_FORMAT, RUN_METRICS_FORMAT, writeQuadrantsJson } from '../src/artifacts/index.js';
+import { ATTRIBUTION_FORMAT, RUN_METRICS_FORMAT, SKIPPED_RUN_FORMAT, writeQuadrantsJson } from '../src/artifacts/index.js';
 
 const ws = mkdtempSync(join(tmpdir(), 'report-test-'));
 const FP_PREP = 'a'.repeat(64);
@@ -36,16 +37,17 @@ const FIXTURE: Array<[task: string, method: string, seed: number, top1: number, 
   ['cifar100', 'ft', 42, 0.80, 5000], ['cifar100', 'vpt-deep', 42, 0.78, 5000],
 ];
 
-const GROUP: Record<string, string> = { cifar100: 'natural', svhn: 'natural', dsprites_loc: 'structured' };
+const GROUP: Record<string, string> = { cifar100: 'natural', svhn: 'natural', dsprites_loc: 'structured', dtd: 'natural' };
 
-function metricsJson(task: string, method: string, seed: number, top1: number, size?: number): string {
+function metricsJson(task: string, method: string, seed: number, top1: number, size?: number, extra: { trainSplit?: string; promptLength?: number } = {}): string {
   const history = [0, 1, 2].map((e) => ({
     epoch: e, phase: method, lr: 0.1, train_loss: 2 - 0.5 * e, train_top1: 0.3 + 0.1 * e,
     evals: { test: { loss: 2.1 - 0.3 * e + (method === 'mixed' ? 0.2 : 0), top1: e === 2 ? top1 : top1 / 2 } },
   }));
   return JSON.stringify({
     format: RUN_METRICS_FORMAT, baseLr: 0.1, weightDecay: 0,
-    task, group: GROUP[task], method, seed, trainSplit: size ? `size${size}-trainval` : 'train800val200', testSplit: 'test', valSplit: null,
+    task, group: GROUP[task], method, seed, trainSplit: extra.trainSplit ?? (size ? `size${size}-trainval` : 'train800val200'), testSplit: 'test', valSplit: null,
+    ...(extra.promptLength !== undefined ? { promptLength: extra.promptLength } : {}),
     environment: { backend: 'wasm', tfBackend: 'wasm', tfjsVersion: '4.22.0', simd: true, workers: 1 }, final: { test_top1: top1 }, history,
   });
 }
@@ -131,6 +133,7 @@ describe('headless plots', () => {
     size: accuracyVsSizeSpec([{ task: 'a', method: 'FT', trainSize: 400, top1: 50, std: 1 }, { task: 'a', method: 'FT', trainSize: 800, top1: 60, std: 1 }]),
     loss: lossCurvesSpec([{ task: 'a', method: 'FT', epoch: 1, split: 'train', loss: 2 }, { task: 'a', method: 'FT', epoch: 2, split: 'train', loss: 1 }]),
     bars: ablationBarsSpec([{ task: 'a', method: 'FT', top1: 50, std: 2 }, { task: 'a', method: 'Mixed', top1: 40, std: 1 }]),
+    promptLength: promptLengthSpec([{ task: 'a', mode: 'deep', length: 1, top1: 50, std: 1 }, { task: 'a', mode: 'deep', length: 10, top1: 60, std: 1 }, { task: 'a', mode: 'shallow', length: 10, top1: 55, std: 0 }]),
   };
   for (const [name, spec] of Object.entries(specs)) {
     it(`renders ${name} to valid SVG and a PNG of the SVG's size`, async () => {
@@ -214,5 +217,291 @@ describe('report.study', () => {
     const html = toHtml('t', blocks);
     expect(html).toContain('<h1>T &lt;x&gt;</h1>');
     expect(html).toContain('<td class="num">&lt;2&gt;</td>');
+  });
+});
+
+// ---- the follow-up studies: one-shot, data size, prompt length -----------------------------------
+
+type RunSpec = [task: string, method: string, seed: number, top1: number, extra?: { trainSplit?: string; promptLength?: number }];
+
+/** Writes metrics.json fixtures under `dir` in the workspace; returns their workspace-relative paths. */
+async function writeRuns(dir: string, specs: readonly RunSpec[]): Promise<string[]> {
+  await mkdir(join(ws, dir), { recursive: true });
+  const paths: string[] = [];
+  for (const [i, [task, method, seed, top1, extra]] of specs.entries()) {
+    const rel = `${dir}/${i}-${task}-${method}-${seed}.json`;
+    await writeFile(join(ws, rel), metricsJson(task, method, seed, top1, undefined, extra));
+    paths.push(rel);
+  }
+  return paths;
+}
+
+const ONE = { trainSplit: 'oneshot-trainval' } as const;
+const ONE_P = { trainSplit: 'oneshot-trainval', promptLength: 10 } as const;
+const ONE_SHOT_RUNS: RunSpec[] = [
+  ['cifar100', 'ft', 42, 0.20, ONE], ['cifar100', 'ft', 44, 0.24, ONE],
+  ['cifar100', 'vpt-deep', 42, 0.30, ONE_P], ['cifar100', 'vpt-deep', 44, 0.30, ONE_P],
+  ['svhn', 'ft', 42, 0.15, ONE], ['svhn', 'vpt-deep', 42, 0.12, ONE_P],
+];
+const REFERENCE = { title: 'Stand-in one-shot numbers', source: 'test fixture', rows: { 'CIFAR-100': { ft: 30.1, vpt: 40.25 }, svhn: { ft: 20.5 }, dtd: { vpt: 33 } } };
+
+const read = (dir: string, file: string): string => readFileSync(join(ws, dir, file), 'utf8');
+/** The Markdown between two headings (to tell the main table from the one-shot section). */
+const between = (md: string, from: string, to: string): string => md.slice(md.indexOf(from), md.indexOf(to, md.indexOf(from) + 1));
+
+describe('run records: one-shot splits and prompt length', () => {
+  const text = (trainSplit: string, promptLength?: unknown): string => JSON.stringify({ ...JSON.parse(metricsJson('cifar100', 'vpt-deep', 42, 0.5, undefined, { trainSplit })) as object, ...(promptLength !== undefined ? { promptLength } : {}) });
+  it('marks one-shot runs, gives them no size, and reads a numeric promptLength', () => {
+    const one = parseMetrics(text('oneshot-trainval', 10), { metrics: 'm.json' });
+    expect(one.ok && one.value).toMatchObject({ oneShot: true, promptLength: 10 });
+    expect(one.ok && one.value.trainSize).toBeUndefined();
+    const sized = parseMetrics(text('train800val200', 0), { metrics: 'm.json' });
+    expect(sized.ok && sized.value).toMatchObject({ trainSize: 800, promptLength: 0 });
+    expect(sized.ok && 'oneShot' in sized.value).toBe(false);
+    const noLength = parseMetrics(text('size400-trainval', '10'), { metrics: 'm.json' });
+    expect(noLength.ok && noLength.value.trainSize).toBe(400);
+    expect(noLength.ok && 'promptLength' in noLength.value).toBe(false);
+  });
+
+  it('never turns a one-shot split into a training-set size', () => {
+    expect(['oneshot-train', 'oneshot-val', 'oneshot-trainval'].map(sizeFromSplit)).toEqual([undefined, undefined, undefined]);
+    expect(['size5000-train', 'train800val200', 'train800'].map(sizeFromSplit)).toEqual([5000, 800, 800]);
+  });
+});
+
+describe('one-shot', () => {
+  it('keeps one-shot runs out of the main table even when neither has a size', () => {
+    const base = { epochs: [], environment: {}, source: 'x' };
+    const s = buildStudy([
+      { ...base, task: 'a', method: 'ft', seed: 1, testTop1: 0.6 }, { ...base, task: 'a', method: 'vpt', seed: 1, testTop1: 0.7 },
+      { ...base, task: 'a', method: 'ft', seed: 1, testTop1: 0.2, oneShot: true }, { ...base, task: 'b', method: 'vpt', seed: 1, testTop1: 0.1, oneShot: true },
+    ]);
+    expect(s.mainIsOneShot).toBeUndefined();
+    expect(s.rows.map((r) => r.task)).toEqual(['a']);
+    expect(s.rows[0]!.cells['ft']!.mean).toBeCloseTo(60, 10);
+    expect(s.oneShot?.mainIsOneShot).toBe(true);
+    expect(s.oneShot?.rows.map((r) => [r.task, r.cells['ft']?.mean, r.cells['vpt']?.mean])).toEqual([['a', 20, undefined], ['b', undefined, 10]]);
+    expect(s.oneShot?.sizeCurve).toEqual([]);
+  });
+
+  it('matches reference rows by exact task name first, then as the same VTAB task', () => {
+    const ref = { title: 't', rows: { 'CIFAR-100': { ft: 1 }, cifar100: { ft: 2 }, 'clevr-count': { vpt: 3 }, extra: { ft: 4 } } };
+    const m = matchReference(ref, ['cifar100', 'clevr/count', 'fashion-shapes']);
+    expect(m.matches).toEqual([{ task: 'cifar100', row: 'cifar100', ft: 2 }, { task: 'clevr/count', row: 'clevr-count', vpt: 3 }, { task: 'fashion-shapes' }]);
+    expect(m.unused).toEqual(['CIFAR-100', 'extra']);
+  });
+
+  it('a one-shot-only report: one-shot main table, no VTAB-1k paper table, the reference side by side', async () => {
+    const runs = await writeRuns('oneshot', ONE_SHOT_RUNS);
+    const r = await studyReportKind.run(fakeCtx({ runs, suite: 'vtab-full', paper: 'always', reference: REFERENCE }, { report: join(ws, 'r-oneshot') }));
+    expect(r.metrics).toMatchObject({ runs: 6, tasks: 2 });
+    const md = read('r-oneshot', 'report.md');
+    expect(md).toContain('main table one-shot (one train and one val image per class).');
+    expect(md).not.toContain('main table at training-set size');
+    expect(md).toContain('accuracy vs training-set size: skipped (one-shot runs have no training-set size)');
+    expect(md).toContain('| cifar100 | natural | — | 22.00 ± 2.83 | 30.00 ± 0.00 | 2 | +8.00 | VPT |');
+    // Not the paper's VTAB-1k table (800+200 images), even with `paper: always`; a line says why.
+    expect(md).not.toContain('Side by side with the paper');
+    expect(md).not.toContain('64.5');
+    expect(md).toContain(NO_PAPER_FOR_ONE_SHOT);
+    expect(md).toContain('## One-shot: ours vs the reference');
+    expect(md).toContain('Reference: Stand-in one-shot numbers (test fixture).');
+    expect(md).toContain('| task | ref FT | ours FT | ref VPT | ours VPT |');
+    expect(md).toContain('| cifar100 | 30.1 | 22.00 ± 2.83 | 40.25 | 30.00 ± 0.00 |');
+    expect(md).toContain('| svhn | 20.5 | 15.00 | — | 12.00 |');
+    expect(md).toContain('Reference rows with no one-shot run here: dtd.');
+    expect(md).not.toContain(NO_REFERENCE);
+    expect(md).toContain('| cifar100 | FT | 42 | one-shot | 20.00 |');
+    // One-shot runs have no size axis.
+    expect(md).not.toContain('figures/accuracy-vs-size.png');
+    expect(md).not.toContain('Data size: where FT overtakes VPT');
+    const json = JSON.parse(read('r-oneshot', 'results.json')) as { study: { mainIsOneShot?: boolean; sizeCurve: unknown[] }; reference: { title: string } | null; provenance: Array<{ oneShot?: boolean }> };
+    expect(json.study.mainIsOneShot).toBe(true);
+    expect(json.study.sizeCurve).toEqual([]);
+    expect(json.reference?.title).toBe('Stand-in one-shot numbers');
+    expect(json.provenance.every((p) => p.oneShot === true)).toBe(true);
+  });
+
+  it('says plainly that no reference was supplied (null or absent), and makes up none', async () => {
+    const runs = await writeRuns('oneshot-noref', ONE_SHOT_RUNS);
+    for (const [dir, reference] of [['r-noref-null', null], ['r-noref-absent', undefined]] as const) {
+      await studyReportKind.run(fakeCtx({ runs, suite: 'vtab-full', ...(reference === null ? { reference } : {}) }, { report: join(ws, dir) }));
+      const md = read(dir, 'report.md');
+      expect(md).toContain(NO_REFERENCE);
+      expect(md).toContain('Tables 3-4');
+      expect(md).toContain('`reference: { title, source, rows: { <task>: { ft, vpt } } }`');
+      expect(md).not.toContain('ref FT');
+      expect(md).toContain(NO_PAPER_FOR_ONE_SHOT);
+      expect((JSON.parse(read(dir, 'results.json')) as { reference: unknown }).reference).toBeNull();
+    }
+  });
+
+  it('one-shot runs beside sized runs: the main table, group means and paper table are the sized runs\' only', async () => {
+    const runs = await writeRuns('mixed-oneshot', [
+      ['cifar100', 'ft', 42, 0.60], ['cifar100', 'vpt-deep', 42, 0.70], ['svhn', 'ft', 42, 0.90], ['svhn', 'vpt-deep', 42, 0.80],
+      ['cifar100', 'ft', 42, 0.20, ONE], ['cifar100', 'vpt-deep', 42, 0.30, ONE_P], ['dtd', 'ft', 42, 0.10, ONE], ['dtd', 'vpt-deep', 42, 0.15, ONE_P],
+    ]);
+    await studyReportKind.run(fakeCtx({ runs, suite: 'vtab-full' }, { report: join(ws, 'r-mixed') }));
+    const md = read('r-mixed', 'report.md');
+    expect(md).toContain('main table at training-set size 800. One-shot runs are kept apart, in their own section.');
+    const main = between(md, '## Per-task results', '## One-shot results');
+    expect(main).toContain('| cifar100 | natural | — | 60.00 | 70.00 | 1 | +10.00 | VPT |');
+    expect(main).not.toContain('| dtd ');
+    expect(main).not.toContain('20.00');
+    expect(main).toContain('| natural | 2 | 75.00 | 75.00 | 1 | 1 | 0 |');
+    expect(main).toMatch(/\| CIFAR-100 \| 64\.5 \| 60\.00 \| -4\.50 \| 77\.7 \| 70\.00 \| -7\.70 \| VPT \| VPT \|/);
+    const one = between(md, '## One-shot results (one train and one val image per class)', '## Figures');
+    expect(one).toContain('4 one-shot runs, kept out of the tables');
+    expect(one).toContain('| cifar100 | natural | 20.00 | 30.00 | 1 | +10.00 | VPT |');
+    expect(one).toContain('| dtd | natural | 10.00 | 15.00 | 1 | +5.00 | VPT |');
+    expect(one).toContain('### Ours vs the reference');
+    expect(one).toContain(NO_REFERENCE);
+    // One size among the sized runs: no data-size section, no crossover.csv.
+    expect(md).not.toContain('Data size: where FT overtakes VPT');
+    expect(() => read('r-mixed', 'crossover.csv')).toThrow();
+    const json = JSON.parse(read('r-mixed', 'results.json')) as Record<string, unknown> & { study: { rows: Array<{ task: string }>; oneShot: { rows: Array<{ task: string; cells: Record<string, { mean: number }> }> }; sizeCurve: Array<{ trainSize: number }> } };
+    expect(json.study.rows.map((x) => x.task)).toEqual(['cifar100', 'svhn']);
+    expect(json.study.oneShot.rows.find((x) => x.task === 'cifar100')?.cells['ft']?.mean).toBeCloseTo(20, 10);
+    expect(json.study.sizeCurve.every((c) => c.trainSize === 800)).toBe(true);
+    expect('crossover' in json).toBe(false);
+  });
+});
+
+describe('data size: where FT overtakes VPT', () => {
+  const stats = (mean: number, std = 0) => ({ mean, std, n: 2, seeds: [42, 44] });
+  const curve = (ft: readonly number[], vpt: readonly number[], sizes = [100, 400, 1600, 6400], ftStd: readonly number[] = [], vptStd: readonly number[] = []): CrossoverPoint[] =>
+    ft.map((f, i) => ({ size: sizes[i]!, ft: stats(f, ftStd[i] ?? 0), vpt: stats(vpt[i]!, vptStd[i] ?? 0) }));
+
+  it('FT overtakes at the smallest size from which it stays ahead', () => {
+    expect(crossoverOf('t', curve([40, 70, 75, 85], [50, 72, 70, 72]))).toMatchObject({ verdict: 'overtakes', size: 1600, withinSeedSpread: false, text: 'FT overtakes VPT at 1600' });
+    // Ahead at the smallest size, behind at the next: the crossover is where FT stays ahead.
+    expect(crossoverOf('t', curve([55, 60, 75, 85], [50, 72, 70, 72]))).toMatchObject({ verdict: 'overtakes', size: 1600 });
+  });
+
+  it('FT ahead at every size; never; one size only', () => {
+    expect(crossoverOf('t', curve([60, 70], [50, 60]))).toMatchObject({ verdict: 'ft-ahead', size: 100, text: 'FT ahead at every size' });
+    expect(crossoverOf('t', curve([60, 70, 70], [50, 65, 71]))).toMatchObject({ verdict: 'never', text: 'never (VPT ahead or tied at the largest size)' });
+    expect(crossoverOf('t', curve([60, 70], [50, 70]))).toMatchObject({ verdict: 'never' });
+    const one = crossoverOf('t', curve([60], [50], [800]));
+    expect(one).toMatchObject({ verdict: 'one-size', text: 'one size only' });
+    expect(one.size).toBeUndefined();
+  });
+
+  it('flags a crossover within the larger of the two seed stds', () => {
+    expect(crossoverOf('t', curve([40, 71], [50, 70], [100, 400], [0, 3], [0, 1]))).toMatchObject({ verdict: 'overtakes', size: 400, withinSeedSpread: true, text: 'FT overtakes VPT at 400 (within seed spread)' });
+    expect(crossoverOf('t', curve([40, 71], [50, 70], [100, 400], [0, 0.5], [0, 0.9]))).toMatchObject({ withinSeedSpread: false });
+  });
+
+  it('reads the size curve: sizes where both FT and VPT were measured, tasks with both only', () => {
+    const c = (task: string, method: string, trainSize: number, mean: number) => ({ task, method, trainSize, stats: cellStats([{ top1: mean / 100, seed: 1 }]) });
+    const cs = crossovers([c('a', 'ft', 100, 40), c('a', 'vpt', 100, 50), c('a', 'ft', 400, 80), c('a', 'vpt', 400, 70), c('a', 'ft', 1600, 90), c('b', 'ft', 100, 10), c('a', 'mixed', 100, 99)]);
+    expect(cs.map((x) => [x.task, x.points.map((p) => p.size), x.text])).toEqual([['a', [100, 400], 'FT overtakes VPT at 400']]);
+  });
+
+  it('the report has the section, results.json and crossover.csv, and keeps the accuracy-vs-size figure', async () => {
+    await studyReportKind.run(fakeCtx({ runs: runPaths }, { report: join(ws, 'r-size') }));
+    const md = read('r-size', 'report.md');
+    expect(md).toContain('## Data size: where FT overtakes VPT');
+    expect(md).toContain('| task | 800: FT / VPT | 5000: FT / VPT | verdict |');
+    expect(md).toContain('| cifar100 | 62.00 / 71.00 | 80.00 / 78.00 | FT overtakes VPT at 5000 |');
+    expect(md).toContain('| svhn | 89.00 / 82.00 | — | one size only |');
+    expect(md).toContain('figures/accuracy-vs-size.png');
+    expect(read('r-size', 'crossover.csv')).toBe('task,verdict,size,within_seed_spread\ncifar100,overtakes,5000,false\nsvhn,one-size,,\ndsprites_loc,one-size,,\n');
+    const json = JSON.parse(read('r-size', 'results.json')) as { crossover: Array<{ task: string; verdict: string; size?: number }> };
+    expect(json.crossover[0]).toMatchObject({ task: 'cifar100', verdict: 'overtakes', size: 5000 });
+  });
+});
+
+describe('skipped runs', () => {
+  it('a data size the task could not fill is listed with the data stage\'s reason, never as a number; all skipped is an error', async () => {
+    const done = await writeRuns('skip-runs', [['cifar100', 'ft', 42, 0.6, { trainSplit: 'size400-trainval' }], ['cifar100', 'vpt-deep', 42, 0.7, { trainSplit: 'size400-trainval' }]]);
+    await mkdir(join(ws, 'skip-docs'), { recursive: true });
+    const skipped: string[] = [];
+    for (const method of ['ft', 'vpt-deep']) {
+      const rel = `skip-docs/${method}.json`;
+      await writeFile(join(ws, rel), JSON.stringify({ format: SKIPPED_RUN_FORMAT, task: 'cifar100', method, seed: 42, trainSplit: 'size20000-trainval', reason: 'data-size 20000 skipped: needs 25000 train+val images (20000:5000), the pool has 6000' }));
+      skipped.push(rel);
+    }
+    await studyReportKind.run(fakeCtx({ runs: [done, skipped] }, { report: join(ws, 'r-skip') }));
+    const md = read('r-skip', 'report.md');
+    expect(md).toContain('cifar100, size20000-trainval: not run (2 runs: FT, VPT): data-size 20000 skipped: needs 25000 train+val images (20000:5000), the pool has 6000');
+    const json = JSON.parse(read('r-skip', 'results.json')) as { skipped: Array<{ source: string }>; provenance: unknown[] };
+    expect(json.skipped.map((x) => x.source)).toEqual(skipped);
+    expect(json.provenance).toHaveLength(2);
+    await expect(studyReportKind.run(fakeCtx({ runs: skipped }, { report: join(ws, 'r-skip-all') }))).rejects.toThrow(/every run was skipped: cifar100, size20000-trainval/);
+  });
+});
+
+describe('prompt-length sweep', () => {
+  const D = (promptLength: number) => ({ promptLength });
+  const SWEEP: RunSpec[] = [
+    ['cifar100', 'vpt-deep', 42, 0.60, D(1)], ['cifar100', 'vpt-deep', 44, 0.62, D(1)],
+    ['cifar100', 'vpt-deep', 42, 0.70, D(10)], ['cifar100', 'vpt-deep', 44, 0.72, D(10)],
+    ['cifar100', 'vpt-deep', 42, 0.68, D(50)], ['cifar100', 'vpt-deep', 44, 0.66, D(50)],
+    ['cifar100', 'vpt-shallow', 42, 0.50, D(1)], ['cifar100', 'vpt-shallow', 42, 0.55, D(10)], ['cifar100', 'vpt-shallow', 42, 0.58, D(50)],
+    ['svhn', 'vpt-shallow', 42, 0.80, D(1)], ['svhn', 'vpt-shallow', 42, 0.80, D(10)],
+  ];
+
+  it('tabulates test top-1 per task, mode and length, marks the best, draws the figure, and keeps the sweep out of the main table', async () => {
+    const sweep = await writeRuns('sweep', SWEEP);
+    const out = join(ws, 'r-sweep');
+    await studyReportKind.run(fakeCtx({ runs: runPaths, promptSweep: [sweep.slice(0, 6), ...sweep.slice(6)] }, { report: out }));
+    const md = read('r-sweep', 'report.md');
+    // The main table is as without the sweep.
+    expect(md).toMatch(/\| cifar100 \| natural \| — \| 62\.00 ± 2\.00 \| 71\.00 ± 1\.73 \| 55\.00 \| 63\.00 \| 3 \| \+9\.00 \| VPT \|/);
+    expect(md).toContain(`${FIXTURE.length} runs, 3 tasks`);
+    expect(md).toContain('## Prompt length: test top-1 per task');
+    expect(md).toContain('| task | prompts | 1 | 10 | 50 |');
+    expect(md).toContain('| cifar100 | deep | 61.00 ± 1.41 | 71.00 ± 1.41 (best) | 67.00 ± 1.41 |');
+    expect(md).toContain('| cifar100 | shallow | 50.00 | 55.00 | 58.00 (best) |');
+    // A tie goes to the shorter length.
+    expect(md).toContain('| svhn | shallow | 80.00 (best) | 80.00 | — |');
+    expect(md).toContain('- cifar100: best prompt length 10 for deep (71.00), 50 for shallow (58.00); at their best lengths deep beats shallow (+13.00 points).');
+    expect(md).toContain('- svhn: best prompt length 1 for shallow (80.00); no deep runs to compare.');
+    expect(md).toContain('| cifar100 | VPT, prompt length 10 | 42 | 800 | 70.00 |');
+    expect(md).toContain('| cifar100 | VPT-shallow, prompt length 50 | 42 | 800 | 58.00 |');
+    expect(md).toContain('figures/accuracy-vs-prompt-length.png');
+    const svg = readFileSync(join(out, 'figures', 'accuracy-vs-prompt-length.svg'), 'utf8');
+    expect(svg).toContain('prompt length');
+    expect(readPngHeader(readFileSync(join(out, 'figures', 'accuracy-vs-prompt-length.png')))).toMatchObject(svgSize(svg)!);
+    const json = JSON.parse(read('r-sweep', 'results.json')) as { promptSweep: { lengths: number[]; rows: Array<{ task: string; mode: string; best: number }>; provenance: Array<{ promptLength: number }> }; provenance: unknown[] };
+    expect(json.promptSweep.lengths).toEqual([1, 10, 50]);
+    expect(json.promptSweep.rows.map((r) => [r.task, r.mode, r.best])).toEqual([['cifar100', 'deep', 10], ['cifar100', 'shallow', 50], ['svhn', 'shallow', 1]]);
+    expect(json.promptSweep.provenance).toHaveLength(SWEEP.length);
+    expect(json.provenance).toHaveLength(FIXTURE.length);
+    // report.plots draws it too.
+    await plotsKind.run(fakeCtx({ runs: runPaths, promptSweep: sweep }, { figures: join(ws, 'f-sweep') }));
+    expect(readFileSync(join(ws, 'f-sweep', 'accuracy-vs-prompt-length.svg'), 'utf8').startsWith('<svg')).toBe(true);
+  });
+
+  it('a sweep run without a promptLength (or without prompts) is bad input naming the file', async () => {
+    const [noLength, ft] = await writeRuns('sweep-bad', [['cifar100', 'vpt-deep', 42, 0.6], ['cifar100', 'ft', 42, 0.6, D(0)]]);
+    await expect(studyReportKind.run(fakeCtx({ runs: runPaths, promptSweep: [noLength!] }, { report: join(ws, 'r-sweep-bad') })))
+      .rejects.toThrow(/^bad-input: sweep-bad\/0-cifar100-vpt-deep-42\.json: a promptSweep run needs a numeric promptLength/);
+    await expect(studyReportKind.run(fakeCtx({ runs: runPaths, promptSweep: [ft!] }, { report: join(ws, 'r-sweep-bad') })))
+      .rejects.toThrow(/bad-input: sweep-bad\/1-cifar100-ft-42\.json: method ft has no prompts to sweep/);
+  });
+
+  it('does not pool prompt lengths over training settings', () => {
+    const base = { task: 'a', method: 'vpt-deep', seed: 1, testTop1: 0.5, epochs: [], environment: {}, promptLength: 10 };
+    const r = promptSweep([{ ...base, source: 'x.json', trainSize: 800 }, { ...base, source: 'y.json', oneShot: true }]);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error.message).toMatch(/mix training settings \(800, one-shot\)/);
+  });
+});
+
+describe('ablation bars', () => {
+  it('draw Linear and VPT-shallow when those runs exist (no Mixed or FT-then-PT needed)', async () => {
+    const runs = await writeRuns('bars', [
+      ['cifar100', 'ft', 42, 0.60], ['cifar100', 'vpt-deep', 42, 0.70], ['cifar100', 'linear', 42, 0.40],
+      ['svhn', 'ft', 42, 0.90], ['svhn', 'vpt-deep', 42, 0.80], ['svhn', 'vpt-shallow', 42, 0.75, { promptLength: 10 }],
+    ]);
+    await studyReportKind.run(fakeCtx({ runs }, { report: join(ws, 'r-bars') }));
+    const md = read('r-bars', 'report.md');
+    expect(md).toContain('*Ablations: test top-1 of FT, VPT, VPT-shallow and Linear per task (mean ± std over seeds)*');
+    const svg = read('r-bars', 'figures/ablations.svg');
+    expect(svg).toContain('>Linear<');
+    expect(svg).toContain('>VPT-shallow<');
+    expect(readPngHeader(readFileSync(join(ws, 'r-bars', 'figures', 'ablations.png')))).toMatchObject(svgSize(svg)!);
   });
 });

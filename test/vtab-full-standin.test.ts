@@ -7,7 +7,7 @@
  * declared `gpu: 1`, and `--gpus 2` grants two GPU slots (scheduling tokens; the stages compute on the
  * CPU backend). docs/vtab-full.md, "Smoke run on a stand-in".
  */
-import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,8 +40,8 @@ interface Results {
 describe('pipelines/vtab-full.yaml on the stand-in', () => {
   beforeAll(async () => {
     ws = await mkdtemp(join(tmpdir(), 'vpt-vtab-full-'));
-    await mkdir(join(ws, 'pipelines'));
-    await cp(join(root, PIPELINE), join(ws, PIPELINE));
+    // The file with what it reads: params/paper.yaml and the include/ stage definitions.
+    await cp(join(root, 'pipelines'), join(ws, 'pipelines'), { recursive: true });
     const standin = await makeVtabStandin(ws, await pipelineTasks(join(ws, PIPELINE)));
     sets = standinOverrides(standin).flatMap((s) => ['--set', s]);
     const started = Date.now();
@@ -57,8 +57,8 @@ describe('pipelines/vtab-full.yaml on the stand-in', () => {
   it('runs every stage and exits 0', () => {
     expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
     // 19 tasks x (2 grid points + 2 selections + 2 final runs + 2 ablations + 1 image pick) + 4 x 2
-    // attributions + prep, reference, fid, quadrants, report.
-    expect(run.stdout).toMatch(/done: 184 ran, 0 restored, 0 up to date, 0 failed, 0 skipped/);
+    // attributions + prep, backbone, reference, fid, quadrants, report.
+    expect(run.stdout).toMatch(/done: 185 ran, 0 restored, 0 up to date, 0 failed, 0 skipped/);
   });
 
   it('writes the report: 19 task rows, the paper beside them, the quadrants, Mixed and FT-then-PT', async () => {
@@ -106,7 +106,7 @@ describe('pipelines/vtab-full.yaml on the stand-in', () => {
   it('is all cached on a second run with the same params', async () => {
     const again = await runCli(['run', PIPELINE, ...sets, ...SLOTS], ws);
     expect(again.exitCode, again.stdout + again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/done: 0 ran, 0 restored, 184 up to date/);
+    expect(again.stdout).toMatch(/done: 0 ran, 0 restored, 185 up to date/);
   }, 120_000);
 
   it('still needs GPU slots for a training stage: the declared gpu: 1 is not weakened', async () => {
@@ -139,9 +139,12 @@ describe('pipelines/vtab-full.yaml params', () => {
     expect(withOf('prep')).toMatchObject({ imageSize: 224, root: 'data/vtab-1k' });
     expect(withOf('reference')).toMatchObject({ imageSize: 224, trainSize: 800, root: 'data/imagenet-sample' });
     expect(withOf('fid')).toMatchObject({ referenceSplit: 'train800val200', features: { source: 'inception', model: 'models/inception-v3-tfjs/model.json', inputSize: [299, 299], width: 2048 } });
-    expect(withOf('grid[task=dtd,method=ft,lr=0.001,wd=0.01]')).toMatchObject({ model: 'vit-b16', init: 'models/ViT-B_16.npz', epochs: 100, batch: 128, warmup: 5, seed: 42, workers: 1 });
-    expect(withOf('final[task=svhn,method=vpt-deep,seed=800]')).toMatchObject({ model: 'vit-b16', epochs: 100, batch: 64, warmup: 10, promptLength: 200 });
+    // The checkpoint is checked against ViT-B/16 once (train.import); every training starts from that stage's model.
+    expect(withOf('backbone')).toEqual({ checkpoint: 'models/ViT-B_16.npz', model: 'vit-b16' });
+    expect(withOf('grid[task=dtd,method=ft,lr=0.001,wd=0.01]')).toMatchObject({ init: 'artifacts/vtab-full/backbone/model', epochs: 100, batch: 128, warmup: 5, seed: 42, workers: 1 });
+    expect(withOf('final[task=svhn,method=vpt-deep,seed=800]')).toMatchObject({ init: 'artifacts/vtab-full/backbone/model', epochs: 100, batch: 64, warmup: 10, promptLength: 200 });
     expect(withOf('ablation[task=svhn,method=ft-then-pt]')).toMatchObject({ epochs: 200, batch: 64, warmup: 10, ft: { epochs: 100, baseLr: 0.001, weightDecay: 0.0001 } });
+    expect(p.stages.filter((s) => s.template === 'ablation').map((s) => s.matrix['method']).filter((m, i, a) => a.indexOf(m) === i)).toEqual(['mixed', 'ft-then-pt', 'linear']);
     expect(withOf('attribution[task=svhn,method=ft]')).toMatchObject({ limit: 8, igSteps: 50 });
     for (const s of p.stages.filter((x) => ['grid', 'final', 'ablation', 'attribution'].includes(x.template))) expect(s.resources.gpu, s.id).toBe(1);
   });
@@ -149,7 +152,7 @@ describe('pipelines/vtab-full.yaml params', () => {
   it('the stand-in overrides keep the declared GPUs and give one grid point per method', async () => {
     const paths = { vtabRoot: 'standin/vtab-1k', checkpoint: 'standin/x.npz', inception: 'standin/i/model.json', fidReference: 'standin/imagenet' };
     const p = await load(standinOverrides({ dir: 'standin', paths, tasks: [], options: STANDIN_DEFAULTS }));
-    expect(p.stages).toHaveLength(184);
+    expect(p.stages).toHaveLength(185);
     const grid = p.stages.filter((s) => s.template === 'grid' && s.matrix['task'] === 'dtd').map((s) => s.id);
     expect(grid).toEqual(['grid[task=dtd,method=vpt-deep,lr=0.25,wd=0.001]', 'grid[task=dtd,method=ft,lr=0.001,wd=0.001]']);
     for (const s of p.stages.filter((x) => ['grid', 'final', 'ablation', 'attribution'].includes(x.template))) expect(s.resources.gpu, s.id).toBe(1);

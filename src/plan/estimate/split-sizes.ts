@@ -14,6 +14,7 @@ import { basename, join, relative, sep } from 'node:path';
 import type { StageGraph } from '../graph.js';
 import { findVtabTask } from '../../stages/data/tasks.js';
 import { MINI_DEFAULTS } from '../../stages/data/mini-vtab.js';
+import { MINI_TASKS } from '../../stages/data/mini/suite.js';
 
 export type SizeSource = 'task.json' | 'split-name' | 'stage-params' | 'vtab-table' | 'unknown';
 
@@ -132,6 +133,12 @@ const positive = (v: unknown): number | undefined => (typeof v === 'number' && N
 
 function sizeFromProducer(kind: string, params: Readonly<Record<string, unknown>>, task: string, split: string): SplitSize | undefined {
   const fixed = (n: number | undefined): SplitSize | undefined => (n === undefined ? undefined : { images: n, source: 'stage-params' });
+  // One-shot splits hold one image per class (two for trainval), when the stage made them.
+  const oneShot = /^oneshot-(train|val|trainval)$/.exec(split)?.[1];
+  if (oneShot !== undefined && params['oneShot'] === true) {
+    const classes = kind === 'data.vtab1k' ? findVtabTask(task)?.numClasses : kind === 'data.mini-vtab' ? MINI_TASKS.find((t) => t.name === task)?.classNames.length : undefined;
+    return fixed(classes === undefined ? undefined : oneShot === 'trainval' ? 2 * classes : classes);
+  }
   switch (kind) {
     case 'data.mini-vtab':
       if (task === 'pretrain') {

@@ -154,7 +154,7 @@ export async function trainingWork(stage: BuiltinStage, ctx: WorkContext): Promi
 /**
  * The architecture the stage will build, as runVit.ts does: `model` when given; else ViT-B/16 for
  * an `.npz` init; else the config inside the init model file when it exists, or that of the
- * training stage that will write it; else (no init) vit-mini.
+ * training or train.import stage that will write it; else (no init) vit-mini.
  */
 async function modelOf(stage: BuiltinStage, ctx: WorkContext, notes: string[], seen: Set<string>): Promise<Result<ViTConfig, string>> {
   const p = stage.with;
@@ -175,6 +175,14 @@ async function modelOf(stage: BuiltinStage, ctx: WorkContext, notes: string[], s
   }
   const producer = ctx.graph.producers.get(init)?.stage;
   const upstream = producer !== undefined ? ctx.graph.stage(producer) : undefined;
+  // train.import checks a checkpoint against its `model` (default ViT-B/16) and writes that architecture.
+  if (upstream?.type === 'builtin' && upstream.uses === 'train.import') {
+    try {
+      return ok(resolveModelConfig((upstream.with['model'] ?? 'vit-b16') as Parameters<typeof resolveModelConfig>[0]));
+    } catch (e) {
+      return err((e as Error).message);
+    }
+  }
   if (upstream?.type === 'builtin' && TRAINING_KINDS.has(upstream.uses) && !seen.has(upstream.id)) {
     seen.add(stage.id);
     return modelOf(upstream, ctx, notes, seen);

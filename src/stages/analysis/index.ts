@@ -11,7 +11,7 @@ export { attributionKind, type AttributionParams, type AttributionImageRecord } 
 export { combineRepeats, referenceSamples, sampleStd, DEFAULT_SUBSAMPLE_FRACTION, type RepeatFid, type CombinedFid, type ReferenceSamples } from './fid-repeats.js';
 export { placeQuadrants, quadrantCsv, quadrantMarkdown, quadrantName, median, UNCERTAIN_STDS, type QuadrantInput, type QuadrantRow, type QuadrantTable, type Disparity, type Similarity } from './quadrants.js';
 export { selectImages, type Selection } from './select.js';
-export { parseMetrics, readRun, parsePredictions, readPredictions, type RunRecord, type RunRef, type EpochPoint, type Predictions, type RunReadError } from './runs.js';
+export { parseMetrics, readRun, sizeFromSplit, isOneShotSplit, parsePredictions, readPredictions, type RunRecord, type RunRef, type EpochPoint, type Predictions, type RunReadError } from './runs.js';
 export { AnalysisStageError } from './common.js';
 
 export const analysisKinds = [fidKind, quadrantsKind, selectImagesKind, attributionKind] as const;

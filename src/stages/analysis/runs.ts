@@ -4,7 +4,8 @@
  *
  * metrics.json is read strictly in its one format (src/artifacts/run-metrics.ts). The training-set
  *   size comes from the run reference, `trainSize`, or the split name (`size5000-train` -> 5000,
- *   `train800val200` -> 800).
+ *   `train800val200` -> 800); one-shot splits (`oneshot-train`, ...) have no size and mark the run
+ *   `oneShot` instead, so the report never puts them on a size axis.
  * predictions likewise (src/artifacts/predictions.ts).
  */
 import { readFile } from 'node:fs/promises';
@@ -26,6 +27,10 @@ export interface RunRecord {
   readonly method: string;
   readonly seed: number;
   readonly trainSize?: number;
+  /** Trained on a one-shot split (`oneshot-train`, `oneshot-val`, `oneshot-trainval`). */
+  readonly oneShot?: true;
+  /** Prompt tokens per layer as metrics.json records it (0 for methods without prompts). */
+  readonly promptLength?: number;
   readonly group?: string;
   /** Fraction in [0, 1]. */
   readonly testTop1: number;
@@ -70,13 +75,20 @@ export function parseMetrics(text: string, ref: RunRef): Result<RunRecord, RunRe
   if (top1 === undefined) return err({ reason: 'bad-metrics', message: `${path}: no final.test_top1 (a run without a test split)`, path });
   const trainSize = ref.trainSize ?? sizeFromSplit(m.trainSplit);
   const environment: Record<string, string | number | boolean> = { ...m.environment };
+  const promptLength = m['promptLength'];
   return ok({
     task: ref.task ?? m.task, method: ref.method ?? m.method, seed: ref.seed ?? m.seed,
-    ...(trainSize !== undefined ? { trainSize } : {}), group: m.group, testTop1: top1, epochs, environment, source: path,
+    ...(trainSize !== undefined ? { trainSize } : {}),
+    ...(isOneShotSplit(m.trainSplit) ? { oneShot: true as const } : {}),
+    ...(typeof promptLength === 'number' ? { promptLength } : {}),
+    group: m.group, testTop1: top1, epochs, environment, source: path,
   });
 }
 
-/** `size5000-train` / `size5000-trainval` -> 5000; `train800` / `train800val200` -> 800. */
+/** The data stages' one-shot splits: `oneshot-train`, `oneshot-val`, `oneshot-trainval`. */
+export const isOneShotSplit = (split: string): boolean => split.startsWith('oneshot-');
+
+/** `size5000-train` / `size5000-trainval` -> 5000; `train800` / `train800val200` -> 800; one-shot splits -> undefined. */
 export function sizeFromSplit(split: unknown): number | undefined {
   if (typeof split !== 'string') return undefined;
   const m = /^size(\d+)-/.exec(split) ?? /^train(\d+)/.exec(split);

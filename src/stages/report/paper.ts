@@ -66,9 +66,14 @@ const ALIASES: Readonly<Record<string, string>> = {
   smallnorbele: 'smallnorbelev', smallnorbelev: 'smallnorbelev', smallnorbelevation: 'smallnorbelev', smallnorblabelelevation: 'smallnorbelev',
 };
 
+/** The canonical key of a VTAB task name however it is spelt (`clevr/count`, `dsprites_loc`, `vtab/patch_camelyon`, ...). */
+export function paperKey(task: string): string | undefined {
+  const squashed = task.toLowerCase().replace(/^vtab[-_/]?/, '').replace(/[^a-z0-9]/g, '');
+  return ALIASES[squashed];
+}
+
 /** The paper row for a task name as the data stages spell it (`clevr/count`, `dsprites_loc`, ...). */
 export function paperRow(task: string): PaperRow | undefined {
-  const squashed = task.toLowerCase().replace(/^vtab[-_/]?/, '').replace(/[^a-z0-9]/g, '');
-  const key = ALIASES[squashed];
+  const key = paperKey(task);
   return key ? PAPER_VTAB1K.find((r) => r.key === key) : undefined;
 }

@@ -75,6 +75,33 @@ export function accuracyVsSizeSpec(points: readonly AccuracyPoint[]): TopLevelSp
   } as TopLevelSpec;
 }
 
+export interface PromptLengthPoint { readonly task: string; readonly mode: 'deep' | 'shallow'; readonly length: number; readonly top1: number; readonly std: number }
+
+/** Test top-1 vs prompt length, one panel per task (scales differ), solid = deep, dashed = shallow. */
+export function promptLengthSpec(points: readonly PromptLengthPoint[]): TopLevelSpec {
+  // The measured lengths as ticks: a log axis would otherwise label 1, 10, 100 only.
+  const lengths = [...new Set(points.map((p) => p.length))].sort((a, b) => a - b);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    config: CONFIG,
+    data: { values: points.map((p) => ({ ...p })) },
+    facet: { field: 'task', type: 'nominal', title: null },
+    columns: 3,
+    spec: {
+      width: 200, height: 120,
+      mark: { type: 'line', point: true },
+      encoding: {
+        // Not niced to the next power of ten: the axis spans the swept lengths, padded so end points show.
+        x: { field: 'length', type: 'quantitative', scale: { type: 'log', nice: false, padding: 8 }, axis: { values: lengths, format: 'd', labelOverlap: false }, title: 'prompt length' },
+        y: { field: 'top1', type: 'quantitative', title: 'test top-1 (%)', scale: { zero: false } },
+        color: { field: 'mode', type: 'nominal', title: 'prompts', sort: ['deep', 'shallow'] },
+        strokeDash: { field: 'mode', type: 'nominal', title: 'prompts', scale: { domain: ['deep', 'shallow'], range: [[1, 0], [5, 3]] } },
+      },
+    },
+    resolve: { scale: { y: 'independent' } },
+  } as TopLevelSpec;
+}
+
 export interface GapPoint { readonly task: string; readonly fid: number; readonly gap: number; readonly quadrant: string }
 
 /** FID (x) vs VPT - FT accuracy gap (y), coloured by quadrant, with the FID threshold as a rule. */

@@ -2,18 +2,21 @@
  * `report.study` writes the study report: report.md, a self-contained report.html (figures as
  * inline SVG), results.csv, results.json and figures/*.svg|png. `report.plots` writes the figures only.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { defineKind, type StageContext, type StageRunResult } from '../kind.js';
-import { readAttribution, readLockStages, readQuadrants, type LockedStage } from '../../artifacts/index.js';
-import { readRun, UNCERTAIN_STDS, type QuadrantRow, type QuadrantTable, type RunRecord, type RunRef } from '../analysis/index.js';
+import { parseSkippedRun, readAttribution, readLockStages, readQuadrants, type LockedStage, type SkippedRun } from '../../artifacts/index.js';
+import { parseMetrics, UNCERTAIN_STDS, type QuadrantRow, type QuadrantTable, type RunRecord, type RunRef } from '../analysis/index.js';
 import { toHtml, toMarkdown, type Block } from './document.js';
 import { PAPER_GROUP_MEANS, PAPER_VPT_WINS } from './paper.js';
 import {
-  ablationBarsSpec, accuracyVsSizeSpec, fidGapSpec, lossCurvesSpec, renderFigure,
+  ablationBarsSpec, accuracyVsSizeSpec, fidGapSpec, lossCurvesSpec, promptLengthSpec, renderFigure,
   type AccuracyPoint, type BarPoint, type Figure, type GapPoint, type LossPoint,
 } from './plots.js';
-import { buildStudy, canonicalMethod, fmtCell, methodLabel, type GroupSummary, type StudyTables } from './study.js';
+import { buildStudy, canonicalMethod, fmtCell, inMainTable, methodLabel, type GroupSummary, type StudyTables } from './study.js';
+import { buildExtras, crossoverCsv, hasCrossover, type ReferenceTable, type StudyExtras } from './studies.js';
+import { reportSchema } from './schema.js';
+import { crossoverBlocks, NO_PAPER_FOR_ONE_SHOT, ONE_SHOT_SETTING, oneShotBlocks, promptSweepBlocks } from './study-sections.js';
 
 export interface ReportRunRef extends RunRef {
   /** The pipeline stage that made the run (named in the provenance table). */
@@ -30,7 +33,7 @@ export interface ReportParams {
   /** quadrants.json (or the `analysis.quadrants` output folder). */
   readonly quadrants?: string;
   /** Task folders (group names from task.json). */
-  readonly tasks?: readonly string[];
+  readonly tasks?: ReadonlyArray<string | readonly string[]>;
   /** pipeline.lock (YAML, `stages: {id: {fingerprint, ...}}`). */
   readonly lock?: string;
   /** attribution.json files (or `analysis.attribution` output folders): IG completeness is reported. */
@@ -41,7 +44,13 @@ export interface ReportParams {
   readonly suite?: string;
   readonly paper?: 'auto' | 'always' | 'never';
   readonly title?: string;
+  /** Prompt-length ablation runs (as `runs`): tabulated per prompt length, never in the main table. */
+  readonly promptSweep?: ReadonlyArray<string | ReportRunRef | ReadonlyArray<string | ReportRunRef>>;
+  /** Reference numbers for one-shot runs (e.g. the paper's one-shot tables); null = not supplied. */
+  readonly reference?: ReferenceTable | null;
 }
+
+type RunList = NonNullable<ReportParams['promptSweep']>;
 
 export type ReportError = { readonly reason: 'unreadable' | 'bad-input' | 'render'; readonly message: string; readonly path?: string };
 
@@ -58,6 +67,10 @@ export type LockEntry = LockedStage;
 
 export interface ReportInputs {
   readonly runs: readonly (RunRecord & { readonly stage?: string })[];
+  /** `promptSweep` runs. */
+  readonly sweep?: readonly (RunRecord & { readonly stage?: string })[];
+  /** Runs the training stage skipped (a data size the task could not fill), listed with why. */
+  readonly skipped?: readonly SkippedRunRef[];
   readonly quadrants?: QuadrantTable;
   readonly groups: ReadonlyMap<string, string>;
   readonly lock?: readonly LockEntry[];
@@ -73,14 +86,10 @@ export async function loadReportInputs(p: ReportParams, resolve: (s: string) => 
     // report's bytes depend on what ran before it rather than on its inputs.
     lock = read.value.filter((entry) => entry.id !== ownStage);
   }
-  const runs: Array<RunRecord & { stage?: string }> = [];
-  for (const r of p.runs.flat()) {
-    const ref: ReportRunRef = typeof r === 'string' ? { metrics: r } : r;
-    const run = await readRun({ ...ref, metrics: resolve(ref.metrics) });
-    if (!run.ok) throw new ReportStageError({ reason: run.error.reason === 'unreadable' ? 'unreadable' : 'bad-input', message: run.error.message, path: run.error.path });
-    // Keep the path as the pipeline wrote it (workspace-relative), not the resolved one.
-    runs.push({ ...run.value, source: ref.metrics, environment: { ...run.value.environment, ...(ref.environment ?? {}) }, ...(ref.stage ? { stage: ref.stage } : {}) });
-  }
+  const { runs, skipped } = await loadRuns(p.runs, resolve);
+  const swept = p.promptSweep ? await loadRuns(p.promptSweep, resolve) : { runs: [], skipped: [] };
+  const sweep = swept.runs;
+  skipped.push(...swept.skipped);
   let quadrants: QuadrantTable | undefined;
   if (p.quadrants) {
     const read = await readQuadrants(resolve(p.quadrants));
@@ -92,7 +101,7 @@ export async function loadReportInputs(p: ReportParams, resolve: (s: string) => 
     const { readTaskMeta } = await import('../../io/shards.js');
     const { expandTaskDirs } = await import('../analysis/common.js');
     // A data stage's whole `tasks` folder stands for the task folders in it.
-    for (const t of await expandTaskDirs(p.tasks.map((x) => resolve(x)))) {
+    for (const t of await expandTaskDirs(p.tasks.flat().map((x) => resolve(x)))) {
       const m = await readTaskMeta(resolve(t));
       if (!m.ok) throw new ReportStageError({ reason: 'unreadable', message: m.error.message, path: m.error.path });
       groups.set(m.value.name, m.value.group);
@@ -105,11 +114,61 @@ export async function loadReportInputs(p: ReportParams, resolve: (s: string) => 
     const j = read.value;
     attributions.push({ path: a, task: j.task, images: j.images.length, maxRelativeError: j.completeness?.maxRelativeError ?? null, meanRelativeError: j.completeness?.meanRelativeError ?? null, steps: j.igSteps, rule: j.igRule });
   }
-  return { runs, ...(quadrants ? { quadrants } : {}), groups, ...(lock ? { lock } : {}), attributions };
+  return { runs, ...(sweep.length ? { sweep } : {}), ...(skipped.length ? { skipped } : {}), ...(quadrants ? { quadrants } : {}), groups, ...(lock ? { lock } : {}), attributions };
+}
+
+/** A run the training stage skipped (its data could not hold it), with the path the pipeline named. */
+export type SkippedRunRef = SkippedRun & { readonly source: string };
+
+async function loadRuns(list: RunList, resolve: (s: string) => string): Promise<{ runs: Array<RunRecord & { stage?: string }>; skipped: SkippedRunRef[] }> {
+  const runs: Array<RunRecord & { stage?: string }> = [];
+  const skipped: SkippedRunRef[] = [];
+  for (const r of list.flat()) {
+    const ref: ReportRunRef = typeof r === 'string' ? { metrics: r } : r;
+    const path = resolve(ref.metrics);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      throw new ReportStageError({ reason: 'unreadable', message: `${path}: ${(e as Error).message}`, path });
+    }
+    const skip = parseSkippedRun(text, path);
+    if (!skip.ok) throw new ReportStageError({ reason: 'bad-input', message: skip.error.message, path });
+    if (skip.value) {
+      skipped.push({ ...skip.value, source: ref.metrics });
+      continue;
+    }
+    const run = parseMetrics(text, { ...ref, metrics: path });
+    if (!run.ok) throw new ReportStageError({ reason: run.error.reason === 'unreadable' ? 'unreadable' : 'bad-input', message: run.error.message, path: run.error.path });
+    // Keep the path as the pipeline wrote it (workspace-relative), not the resolved one.
+    runs.push({ ...run.value, source: ref.metrics, environment: { ...run.value.environment, ...(ref.environment ?? {}) }, ...(ref.stage ? { stage: ref.stage } : {}) });
+  }
+  return { runs, skipped };
+}
+
+/** One line per task and split the data could not hold, naming the runs it cost and why. */
+export function skippedNotes(skipped: readonly SkippedRunRef[]): string[] {
+  const groups = new Map<string, SkippedRunRef[]>();
+  for (const s of skipped) {
+    const key = `${s.task}\u0000${s.trainSplit}\u0000${s.reason}`;
+    groups.set(key, [...(groups.get(key) ?? []), s]);
+  }
+  return [...groups.values()].map((g) => {
+    const first = g[0] as SkippedRunRef;
+    const methods = [...new Set(g.map((x) => methodLabel(canonicalMethod(x.method))))].join(', ');
+    return `${first.task}, ${first.trainSplit}: not run (${g.length} run${g.length === 1 ? '' : 's'}: ${methods}): ${first.reason}`;
+  }).sort();
+}
+
+/** The follow-up studies' numbers (data-size crossover, prompt-length sweep); a bad sweep is bad input. */
+export function studyExtras(study: StudyTables, inputs: ReportInputs): StudyExtras {
+  const extras = buildExtras(study, inputs.sweep);
+  if (!extras.ok) throw new ReportStageError({ reason: 'bad-input', message: extras.error.message, ...(extras.error.path ? { path: extras.error.path } : {}) });
+  return extras.value;
 }
 
 /** The figures the data allow (a figure without data is skipped with a note). */
-export async function buildFigures(study: StudyTables, inputs: ReportInputs): Promise<{ figures: Figure[]; notes: string[] }> {
+export async function buildFigures(study: StudyTables, inputs: ReportInputs, extras: StudyExtras = studyExtras(study, inputs)): Promise<{ figures: Figure[]; notes: string[] }> {
   const figures: Figure[] = [];
   const notes: string[] = [];
   const add = async (name: string, title: string, spec: Parameters<typeof renderFigure>[2]): Promise<void> => {
@@ -121,7 +180,7 @@ export async function buildFigures(study: StudyTables, inputs: ReportInputs): Pr
     .map((c) => ({ task: c.task, method: methodLabel(c.method), trainSize: c.trainSize, top1: c.stats.mean, std: c.stats.std }));
   const sizesPerTask = new Set(acc.map((a) => `${a.task}:${a.trainSize}`)).size;
   if (acc.length > 0 && sizesPerTask > new Set(acc.map((a) => a.task)).size) await add('accuracy-vs-size', 'Test top-1 vs training-set size per task (VPT vs FT)', accuracyVsSizeSpec(acc));
-  else notes.push('accuracy vs training-set size: skipped (runs at one size only)');
+  else notes.push(`accuracy vs training-set size: skipped (${study.mainIsOneShot ? 'one-shot runs have no training-set size' : 'runs at one size only'})`);
   const gap: GapPoint[] = study.rows.flatMap((r) => (r.gap !== undefined && r.fid !== undefined ? [{ task: r.task, fid: r.fid, gap: r.gap, quadrant: r.quadrant ?? '?' }] : []));
   if (gap.length > 0) await add('fid-vs-gap', 'FID vs the VPT - FT accuracy gap, coloured by quadrant', fidGapSpec(gap, inputs.quadrants?.threshold));
   else notes.push('FID vs gap: skipped (needs quadrants with FID and both FT and VPT runs)');
@@ -129,7 +188,7 @@ export async function buildFigures(study: StudyTables, inputs: ReportInputs): Pr
   const main = ['ft', 'vpt', 'mixed', 'ft-then-pt'];
   for (const task of new Set(inputs.runs.map((r) => r.task))) {
     for (const m of main) {
-      const rs = inputs.runs.filter((r) => r.task === task && canonical(r.method) === m && (r.trainSize === study.trainSize || (study.trainSize === 800 && r.trainSize === undefined)));
+      const rs = inputs.runs.filter((r) => r.task === task && canonical(r.method) === m && inMainTable(r, study));
       const len = Math.max(0, ...rs.map((r) => r.epochs.length));
       for (let e = 0; e < len; e++) {
         for (const split of ['train', 'test'] as const) {
@@ -146,11 +205,24 @@ export async function buildFigures(study: StudyTables, inputs: ReportInputs): Pr
   }
   if (loss.length > 0) await add('loss-curves', 'Train (solid) and test (dashed) loss per epoch: FT, VPT, Mixed, FT-then-PT', lossCurvesSpec(loss));
   else notes.push('loss curves: skipped (no per-epoch losses in the runs)');
-  const bars: BarPoint[] = study.rows.flatMap((r) => main.flatMap((m) => (r.cells[m] ? [{ task: r.task, method: methodLabel(m), top1: r.cells[m].mean, std: r.cells[m].std }] : [])));
-  if (study.methods.some((m) => m === 'mixed' || m === 'ft-then-pt')) await add('ablations', 'Ablations: test top-1 of FT, VPT, Mixed and FT-then-PT per task (mean ± std over seeds)', ablationBarsSpec(bars));
-  else notes.push('ablation bars: skipped (no Mixed or FT-then-PT runs)');
+  const extra = BAR_EXTRA.filter((m) => study.methods.includes(m));
+  const bars: BarPoint[] = study.rows.flatMap((r) => [...main, ...extra].flatMap((m) => (r.cells[m] ? [{ task: r.task, method: methodLabel(m), top1: r.cells[m].mean, std: r.cells[m].std }] : [])));
+  if (study.methods.some((m) => m === 'mixed' || m === 'ft-then-pt' || extra.includes(m))) {
+    // Without Linear or VPT-shallow runs the title (and the skip note below) keep their old wording, so such reports keep their bytes.
+    const names = extra.length ? [...main, ...extra].filter((m) => study.methods.includes(m)).map(methodLabel) : ['FT', 'VPT', 'Mixed', 'FT-then-PT'];
+    const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1) ?? ''}` : names.join('');
+    await add('ablations', `Ablations: test top-1 of ${list} per task (mean ± std over seeds)`, ablationBarsSpec(bars));
+  } else notes.push('ablation bars: skipped (no Mixed or FT-then-PT runs)');
+  const sweep = extras.sweep;
+  if (sweep) {
+    const points = sweep.rows.flatMap((r) => r.points.map((p) => ({ task: r.task, mode: r.mode, length: p.length, top1: p.stats.mean, std: p.stats.std })));
+    await add('accuracy-vs-prompt-length', 'Test top-1 vs prompt length per task (solid: deep, dashed: shallow; mean over seeds)', promptLengthSpec(points));
+  }
   return { figures, notes };
 }
+
+/** Ablation bars beyond the four main methods, in the paper's order (plots.ts METHOD_ORDER). */
+const BAR_EXTRA = ['vpt-shallow', 'linear'];
 
 const canonical = canonicalMethod;
 
@@ -174,10 +246,11 @@ function compute(env: Readonly<Record<string, string | number | boolean>>): stri
   return parts.join(', ') || '—';
 }
 
-export function reportBlocks(title: string, p: ReportParams, study: StudyTables, inputs: ReportInputs, figures: readonly Figure[], notes: readonly string[]): Block[] {
+export function reportBlocks(title: string, p: ReportParams, study: StudyTables, inputs: ReportInputs, figures: readonly Figure[], notes: readonly string[], extras: StudyExtras = studyExtras(study, inputs)): Block[] {
   const b: Block[] = [{ kind: 'h', level: 1, text: title }];
   const seeds = new Set(inputs.runs.map((r) => r.seed));
-  b.push({ kind: 'p', text: `${inputs.runs.length} runs, ${study.rows.length} tasks, methods ${study.methods.map(methodLabel).join(', ')}, seeds ${[...seeds].sort((x, y) => x - y).join(', ')}. Test top-1 in %, mean ± sample std over seeds; main table at training-set size ${study.trainSize ?? 'default (train800val200)'}.` });
+  const setting = study.mainIsOneShot ? ONE_SHOT_SETTING : `at training-set size ${study.trainSize ?? 'default (train800val200)'}`;
+  b.push({ kind: 'p', text: `${inputs.runs.length} runs, ${study.rows.length} tasks, methods ${study.methods.map(methodLabel).join(', ')}, seeds ${[...seeds].sort((x, y) => x - y).join(', ')}. Test top-1 in %, mean ± sample std over seeds; main table ${setting}.${study.oneShot ? ' One-shot runs are kept apart, in their own section.' : ''}` });
   b.push({ kind: 'h', level: 2, text: 'Per-task results' });
   b.push({
     kind: 'table',
@@ -200,7 +273,9 @@ export function reportBlocks(title: string, p: ReportParams, study: StudyTables,
   }
   const paperRows = study.rows.filter((r) => r.paper);
   const showPaper = p.paper === 'always' || (p.paper !== 'never' && (p.suite === 'vtab-full' || paperRows.length > 0));
-  if (showPaper && paperRows.length > 0) {
+  // One-shot numbers are not VTAB-1k's 800+200 setting: no side by side, whatever `paper` says.
+  if (showPaper && paperRows.length > 0 && study.mainIsOneShot) b.push({ kind: 'p', text: NO_PAPER_FOR_ONE_SHOT });
+  else if (showPaper && paperRows.length > 0) {
     b.push({ kind: 'h', level: 2, text: 'Side by side with the paper (ViT-B/16 IN-21k, VTAB-1k, mean of 5 runs)' });
     b.push({
       kind: 'table',
@@ -215,6 +290,9 @@ export function reportBlocks(title: string, p: ReportParams, study: StudyTables,
     });
     b.push({ kind: 'p', text: `Paper group means FT/VPT: Natural ${PAPER_GROUP_MEANS.natural.ft}/${PAPER_GROUP_MEANS.natural.vpt}, Specialized ${PAPER_GROUP_MEANS.specialized.ft}/${PAPER_GROUP_MEANS.specialized.vpt}, Structured ${PAPER_GROUP_MEANS.structured.ft}/${PAPER_GROUP_MEANS.structured.vpt}; the paper reports VPT winning ${PAPER_VPT_WINS.wins} of ${PAPER_VPT_WINS.of} (its rounded per-task table shows 15 wins, 1 tie, 3 losses).` });
   }
+  b.push(...oneShotBlocks(study, p.reference));
+  if (hasCrossover(extras.crossover)) b.push(...crossoverBlocks(extras.crossover));
+  if (extras.sweep) b.push(...promptSweepBlocks(extras.sweep));
   if (figures.length > 0 || notes.length > 0) {
     b.push({ kind: 'h', level: 2, text: 'Figures' });
     for (const f of figures) b.push({ kind: 'figure', title: f.title, svg: f.svg, svgFile: `figures/${f.name}.svg`, pngFile: `figures/${f.name}.png` });
@@ -232,8 +310,7 @@ export function reportBlocks(title: string, p: ReportParams, study: StudyTables,
   b.push({ kind: 'p', text: 'The machine that made each number (CPU, host, speed, what other backends failed with) is in its stage\'s run record, `pipeline show <stage>`, not here: this report is byte-identical wherever the runs are.' });
   b.push({
     kind: 'table', head: ['task', 'method', 'seed', 'size', 'top-1 %', 'backend', 'compute', 'source'], numeric: [false, false, true, true, true, false, false, false],
-    rows: [...inputs.runs].sort((x, y) => x.task.localeCompare(y.task) || x.method.localeCompare(y.method) || x.seed - y.seed)
-      .map((r) => [r.task, methodLabel(canonical(r.method)), String(r.seed), r.trainSize === undefined ? '—' : String(r.trainSize), (r.testTop1 * 100).toFixed(2), String(r.environment['backend'] ?? r.environment['tfBackend'] ?? 'unknown'), compute(r.environment), r.stage ?? r.source]),
+    rows: [...provenanceRows(inputs.runs, false), ...provenanceRows(inputs.sweep ?? [], true)],
   });
   if (inputs.lock) {
     b.push({ kind: 'h', level: 2, text: 'Lock file fingerprints' });
@@ -241,6 +318,11 @@ export function reportBlocks(title: string, p: ReportParams, study: StudyTables,
     b.push({ kind: 'table', head: ['stage', 'fingerprint'], rows: inputs.lock.map((l) => [l.id, l.fingerprint || '—']) });
   }
   return b;
+}
+
+function provenanceRows(runs: readonly (RunRecord & { readonly stage?: string })[], sweep: boolean): string[][] {
+  return [...runs].sort((x, y) => x.task.localeCompare(y.task) || x.method.localeCompare(y.method) || (sweep ? (x.promptLength ?? 0) - (y.promptLength ?? 0) : 0) || x.seed - y.seed)
+    .map((r) => [r.task, `${methodLabel(canonical(r.method))}${sweep ? `, prompt length ${r.promptLength ?? '?'}` : ''}`, String(r.seed), r.oneShot ? 'one-shot' : r.trainSize === undefined ? '—' : String(r.trainSize), (r.testTop1 * 100).toFixed(2), String(r.environment['backend'] ?? r.environment['tfBackend'] ?? 'unknown'), compute(r.environment), r.stage ?? r.source]);
 }
 
 export function resultsCsv(study: StudyTables): string {
@@ -259,9 +341,13 @@ async function produce(ctx: StageContext<ReportParams>, figuresOnly: boolean): P
   const p = ctx.params;
   const resolve = (s: string): string => (isAbsolute(s) ? s : ctx.resolve(s));
   const inputs = await loadReportInputs(p, resolve, ctx.stageId);
-  if (inputs.runs.length === 0) throw new ReportStageError({ reason: 'bad-input', message: 'no runs given' });
+  if (inputs.runs.length === 0) throw new ReportStageError({ reason: 'bad-input', message: inputs.skipped ? `every run was skipped: ${skippedNotes(inputs.skipped).join('; ')}` : 'no runs given' });
   const study = buildStudy(inputs.runs, { ...(p.trainSize !== undefined ? { trainSize: p.trainSize } : {}), ...(inputs.quadrants ? { quadrants: inputs.quadrants.rows } : {}), groups: inputs.groups });
-  const { figures, notes } = await buildFigures(study, inputs);
+  const extras = studyExtras(study, inputs);
+  const drawn = await buildFigures(study, inputs, extras);
+  const figures = drawn.figures;
+  // Skipped runs first: a reader must see what is missing before reading what is there.
+  const notes = [...skippedNotes(inputs.skipped ?? []), ...drawn.notes];
   const out = ctx.outputs[figuresOnly ? 'figures' : 'report'] as string;
   const figDir = figuresOnly ? out : join(out, 'figures');
   await mkdir(figDir, { recursive: true });
@@ -273,53 +359,36 @@ async function produce(ctx: StageContext<ReportParams>, figuresOnly: boolean): P
   const metrics: Record<string, number> = { runs: inputs.runs.length, tasks: study.rows.length, figures: figures.length, vptWins: study.overall.vptWins, ftWins: study.overall.ftWins };
   if (figuresOnly) return { metrics, ...(notes.length ? { notes } : {}) };
   const title = p.title ?? `VPT vs full fine-tuning${p.suite ? ` — ${p.suite}` : ''}`;
-  const blocks = reportBlocks(title, p, study, inputs, figures, notes);
+  const blocks = reportBlocks(title, p, study, inputs, figures, notes, extras);
   await writeFile(join(out, 'report.md'), toMarkdown(blocks));
   await writeFile(join(out, 'report.html'), toHtml(title, blocks));
   await writeFile(join(out, 'results.csv'), resultsCsv(study));
+  const crossover = hasCrossover(extras.crossover) ? extras.crossover : undefined;
+  if (crossover) await writeFile(join(out, 'crossover.csv'), crossoverCsv(crossover));
+  const provenance = (r: ReportInputs['runs'][number]): Record<string, unknown> => ({
+    task: r.task, method: r.method, seed: r.seed, trainSize: r.trainSize ?? null, testTop1: r.testTop1, environment: r.environment, source: r.source, stage: r.stage ?? null,
+    ...(r.oneShot ? { oneShot: true } : {}),
+  });
+  const hasOneShot = study.mainIsOneShot === true || study.oneShot !== undefined;
+  // New keys only when their study is there: a report of the main study alone keeps its bytes.
   await writeFile(join(out, 'results.json'), `${JSON.stringify({
     title, suite: p.suite ?? null, study,
     quadrants: inputs.quadrants ?? null,
-    provenance: inputs.runs.map((r) => ({ task: r.task, method: r.method, seed: r.seed, trainSize: r.trainSize ?? null, testTop1: r.testTop1, environment: r.environment, source: r.source, stage: r.stage ?? null })),
+    provenance: inputs.runs.map(provenance),
     lock: inputs.lock ?? null, attributions: inputs.attributions, notes,
+    ...(hasOneShot ? { reference: p.reference ?? null } : {}),
+    ...(crossover ? { crossover } : {}),
+    ...(inputs.skipped ? { skipped: inputs.skipped } : {}),
+    ...(extras.sweep ? { promptSweep: { ...extras.sweep, provenance: (inputs.sweep ?? []).map((r) => ({ ...provenance(r), promptLength: r.promptLength ?? null })) } } : {}),
   }, null, 2)}\n`);
   return { metrics, ...(notes.length ? { notes } : {}) };
 }
-
-const runRefSchema = {
-  oneOf: [
-    { type: 'string' },
-    { type: 'object', additionalProperties: false, required: ['metrics'], properties: {
-      metrics: { type: 'string' }, predictions: { type: 'string' }, task: { type: 'string' }, method: { type: 'string' },
-      seed: { type: 'integer' }, trainSize: { type: 'integer' }, stage: { type: 'string' },
-      environment: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
-    } },
-  ],
-} as const;
-
-const reportSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['runs'],
-  properties: {
-    runs: { type: 'array', items: { oneOf: [runRefSchema, { type: 'array', items: runRefSchema }] }, minItems: 1 },
-    quadrants: { type: 'string' },
-    tasks: { type: 'array', items: { type: 'string' } },
-    lock: { type: 'string' },
-    attributions: { type: 'array', items: { type: 'string' } },
-    trainSize: { type: 'integer', minimum: 1 },
-    suite: { type: 'string' },
-    paper: { enum: ['auto', 'always', 'never'] },
-    title: { type: 'string' },
-    seed: { type: 'integer' },
-  },
-} as const;
 
 export const studyReportKind = defineKind<ReportParams>({
   name: 'report.study',
   module: import.meta.url,
   version: 1,
-  description: 'Study report: per-task FT/VPT/Mixed/FT-then-PT mean ± std, quadrant means and wins, the paper side by side, figures, provenance and lock fingerprints (MD, HTML, CSV, JSON)',
+  description: 'Study report: per-task FT/VPT/Mixed/FT-then-PT mean ± std, quadrant means and wins, the paper side by side, one-shot vs a supplied reference, where FT overtakes VPT with data size, a prompt-length sweep, figures, provenance and lock fingerprints (MD, HTML, CSV, JSON)',
   paramsSchema: reportSchema,
   outputs: () => ['report'],
   resources: { cpu: 1, memoryMiB: 1024 },
@@ -330,7 +399,7 @@ export const plotsKind = defineKind<ReportParams>({
   name: 'report.plots',
   module: import.meta.url,
   version: 1,
-  description: 'The study figures only (SVG + PNG): accuracy vs data size, FID vs VPT-FT gap, loss curves, ablation bars',
+  description: 'The study figures only (SVG + PNG): accuracy vs data size, FID vs VPT-FT gap, loss curves, ablation bars, accuracy vs prompt length',
   paramsSchema: reportSchema,
   outputs: () => ['figures'],
   resources: { cpu: 1, memoryMiB: 1024 },

@@ -71,6 +71,10 @@ export interface StudyTables {
   readonly overall: GroupSummary;
   /** Mean ± std per task, method and size (every size). */
   readonly sizeCurve: ReadonlyArray<{ readonly task: string; readonly method: string; readonly trainSize: number; readonly stats: CellStats }>;
+  /** The main table is one-shot: every run was (one train and one val image per class; no sizes). */
+  readonly mainIsOneShot?: true;
+  /** One-shot runs beside sized ones: their own tables, kept out of the main table and the size curve. */
+  readonly oneShot?: StudyTables;
 }
 
 export interface StudyOptions {
@@ -106,10 +110,28 @@ export function summarise(name: string, rows: readonly TaskRow[], methods: reado
   };
 }
 
+/** Whether a run is one of the main table's: one-shot runs and sized runs never mix. */
+export function inMainTable(run: RunRecord, study: Pick<StudyTables, 'trainSize' | 'mainIsOneShot'>): boolean {
+  if (study.mainIsOneShot) return run.oneShot === true;
+  return !run.oneShot && (run.trainSize === study.trainSize || (study.trainSize === 800 && run.trainSize === undefined));
+}
+
+/**
+ * One-shot runs are a different setting from any training-set size: with sized runs present they
+ * get their own tables (`oneShot`); when every run is one-shot, they are the main table.
+ */
 export function buildStudy(allRuns: readonly RunRecord[], options: StudyOptions = {}): StudyTables {
+  const sized = allRuns.filter((r) => !r.oneShot);
+  const oneShot = allRuns.filter((r) => r.oneShot);
+  if (sized.length === 0 && oneShot.length > 0) return tables(oneShot, options, true);
+  const main = tables(sized, options, false);
+  return oneShot.length > 0 ? { ...main, oneShot: tables(oneShot, options, true) } : main;
+}
+
+function tables(allRuns: readonly RunRecord[], options: StudyOptions, oneShot: boolean): StudyTables {
   const runs = allRuns.map((r) => ({ ...r, method: canonicalMethod(r.method) }));
-  const size = mainSize(runs, options.trainSize);
-  const inMain = runs.filter((r) => r.trainSize === size || (size === 800 && r.trainSize === undefined));
+  const size = oneShot ? undefined : mainSize(runs, options.trainSize);
+  const inMain = runs.filter((r) => inMainTable(r, { trainSize: size, ...(oneShot ? { mainIsOneShot: true as const } : {}) }));
   const seen = new Set(runs.map((r) => r.method));
   const methods = [...MAIN_METHODS.filter((m) => seen.has(m)), ...[...seen].filter((m) => !(MAIN_METHODS as readonly string[]).includes(m)).sort()];
   const quad = new Map((options.quadrants ?? []).map((q) => [q.task, q]));
@@ -138,7 +160,8 @@ export function buildStudy(allRuns: readonly RunRecord[], options: StudyOptions 
     return names.map((n) => summarise(n, rows.filter((r) => key(r) === n), methods));
   };
   const sizeCurve: Array<{ task: string; method: string; trainSize: number; stats: CellStats }> = [];
-  for (const task of tasks) {
+  // One-shot runs have no training-set size to put on an axis.
+  for (const task of oneShot ? [] : tasks) {
     for (const m of methods) {
       const sizes = [...new Set(runs.filter((r) => r.task === task && r.method === m && r.trainSize !== undefined).map((r) => r.trainSize as number))].sort((a, b) => a - b);
       for (const s of sizes) {
@@ -147,7 +170,7 @@ export function buildStudy(allRuns: readonly RunRecord[], options: StudyOptions 
       }
     }
   }
-  return { trainSize: size, methods, rows, byQuadrant: groupBy((r) => r.quadrant), byGroup: groupBy((r) => r.group), overall: summarise('all tasks', rows, methods), sizeCurve };
+  return { trainSize: size, methods, rows, byQuadrant: groupBy((r) => r.quadrant), byGroup: groupBy((r) => r.group), overall: summarise('all tasks', rows, methods), sizeCurve, ...(oneShot ? { mainIsOneShot: true as const } : {}) };
 }
 
 /** `64.50 ± 1.20` (or `64.50` for a single seed, `—` when missing). */
