@@ -1,7 +1,7 @@
 /**
  * The README cannot rot: every shell command in its fenced blocks (and in docs/*.md) runs, as
  * written, in order, in one workspace holding a stand-in for vtab-mini (same stage names, shell
- * stages: test/fixtures/readme) and the real vtab-full.yaml. `pipeline` is the CLI from the sources.
+ * stages: test/fixtures/readme) and the real paper-scale files (vtab-full.yaml and the studies). `pipeline` is the CLI from the sources.
  * Skipped, by name: the `npm` commands (CI runs the set-up and test ones, `npm run e2e` the main
  * job) and commands marked `# needs: data|gpu|cluster|internet`.
  */
@@ -65,7 +65,10 @@ let env: Record<string, string>;
 beforeAll(async () => {
   ws = await mkdtemp(join(tmpdir(), 'vpt-readme-'));
   await cp(join(root, 'test', 'fixtures', 'readme'), ws, { recursive: true });
-  await cp(join(root, 'pipelines', 'vtab-full.yaml'), join(ws, 'pipelines', 'vtab-full.yaml'));
+  // The real paper-scale files with what they read (params/, include/); vtab-mini stays the stand-in.
+  for (const f of ['vtab-full.yaml', 'ablations.yaml', 'data-scale.yaml', 'one-shot.yaml', 'params', 'include']) {
+    await cp(join(root, 'pipelines', f), join(ws, 'pipelines', f), { recursive: true });
+  }
   // `pipeline` on the PATH, as `npm run setup` puts it there, but running the sources under test.
   const bin = join(ws, '.bin');
   await mkdir(bin);
